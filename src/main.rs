@@ -1,0 +1,149 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use ssp_sim::certs::CertPaths;
+use ssp_sim::cli::{CertsArgs, CheckArgs, Cli, Command, ServeArgs};
+use ssp_sim::forwarder::Clients;
+use ssp_sim::server::Server;
+use ssp_sim::settings::{Overrides, Settings};
+use ssp_sim::startup::{self, RoutesSource};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Certs(args)) => certs(args),
+        Some(Command::Check(args)) => check(args),
+    }
+}
+
+fn env() -> std::collections::HashMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("SSP_SIM_"))
+        .collect()
+}
+
+fn fail(message: impl std::fmt::Display, code: u8) -> ExitCode {
+    eprintln!("ssp-sim: {message}");
+    ExitCode::from(code)
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let settings = match Settings::load(args.config.as_deref(), env(), &args.overrides()) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("bad configuration:\n{e}"), 1),
+    };
+    ssp_sim::telemetry::init(settings.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}"), 1),
+    };
+    runtime.block_on(async {
+        let server = match Server::start(&settings).await {
+            Ok(s) => s,
+            Err(e) => return fail(&e, e.exit_code()),
+        };
+        if server.generated_certs {
+            println!(
+                "generated dev certificates in {}",
+                server.certs.dir.display()
+            );
+        }
+        println!("routes:    {}", server.routes.describe());
+        println!(
+            "https:     https://{} (client certificates {:?})",
+            server.https_addr(),
+            settings.client_auth
+        );
+        if let Some(addr) = server.http_addr() {
+            println!("http:      http://{addr}");
+        }
+        if let Some(addr) = server.admin_addr() {
+            println!("admin:     http://{addr}");
+        }
+        println!(
+            "client certificate: {} (key {}, CA {})",
+            server.certs.client().display(),
+            server.certs.client_key().display(),
+            server.certs.ca().display()
+        );
+        let stop = server.stopper();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop.send(true);
+        });
+        server.run().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler can be installed");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn certs(args: CertsArgs) -> ExitCode {
+    let paths = CertPaths::new(&args.dir);
+    match paths.generate(&args.san, args.force) {
+        Ok(()) => {
+            println!(
+                "wrote {}, {}, {}, {}, {}",
+                paths.ca().display(),
+                paths.server().display(),
+                paths.server_key().display(),
+                paths.client().display(),
+                paths.client_key().display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e, 1),
+    }
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    let overrides = Overrides {
+        routes: args.routes,
+        ..Default::default()
+    };
+    let settings = match Settings::load(args.config.as_deref(), env(), &overrides) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("bad configuration:\n{e}"), 1),
+    };
+    let ca = CertPaths::new(&settings.certs).ca();
+    let clients = match Clients::new(ca.exists().then_some(ca.as_path())) {
+        Ok(c) => c,
+        Err(e) => return fail(e, 1),
+    };
+    let routes = RoutesSource::resolve(settings.routes.as_deref());
+    match startup::load(
+        &routes,
+        settings.interactions.as_deref(),
+        settings.error_catalog.as_deref(),
+        &clients,
+    ) {
+        Ok(loaded) => {
+            println!(
+                "ok: {} ({} consumers, {} providers), {} interactions, {} catalogue errors",
+                routes.describe(),
+                loaded.registry.consumers().count(),
+                loaded.registry.providers().count(),
+                loaded.interactions.iter().count(),
+                loaded.catalog.entries().len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("{} problem(s):\n{e}", e.problems.len()), 1),
+    }
+}
