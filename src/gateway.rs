@@ -17,6 +17,7 @@ use crate::forwarder::{self, Peer};
 use crate::listener::Handler;
 use crate::registry::{Backend, Registry};
 use crate::rejection::{ids, Placeholder, Rejection};
+use crate::trail::Trail;
 
 /// The SSP: the live registry, the error catalogue and the backends.
 pub struct Gateway {
@@ -52,32 +53,35 @@ impl Gateway {
     }
 
     /// Runs the checks and the backend call; any refusal comes back as its `Rejection`.
+    /// Each check's result is written to `trail`.
     async fn route(
         &self,
         request: Request<Incoming>,
         peer: Peer,
+        trail: &mut Trail,
     ) -> Result<Response<Body>, Rejection> {
         let span = tracing::Span::current();
-        checks::method::check(request.method())?;
-        let target = checks::target::parse(request.uri())?;
+        trail.check("method", checks::method::check(request.method()))?;
+        let target = trail.check("target", checks::target::parse(request.uri()))?;
         let registry = self.registry.load_full();
-        let ssp = checks::headers::parse(request.headers(), &registry.interactions)?;
+        let ssp = trail.check(
+            "headers",
+            checks::headers::parse(request.headers(), &registry.interactions),
+        )?;
         let interaction = registry.interactions.by_key(ssp.interaction);
         span.record("from", ssp.from.as_str());
         span.record("to", ssp.to.as_str());
         span.record("interaction", interaction.id.as_str());
-        let consumer = checks::sender::check(&registry, &ssp)?;
-        let (provider, endpoint) = checks::receiver::check(&registry, &ssp)?;
-        checks::fot::check(consumer, &ssp)?;
-        let rest = checks::endpoint::check(&target, endpoint)?;
-        let format: Format = checks::media_type::check(request.headers(), request.uri().query())?;
+        let consumer = trail.check("sender", checks::sender::check(&registry, &ssp))?;
+        let (provider, endpoint) =
+            trail.check("receiver", checks::receiver::check(&registry, &ssp))?;
+        trail.check("fot", checks::fot::check(consumer, &ssp))?;
+        let rest = trail.check("endpoint", checks::endpoint::check(&target, endpoint))?;
+        let format: Format = trail.check(
+            "media_type",
+            checks::media_type::check(request.headers(), request.uri().query()),
+        )?;
 
-        let communicating = |detail: String| {
-            tracing::warn!(target_url = target.as_str(), error = %detail, "backend failed");
-            Rejection::new(ids::ERROR_COMMUNICATING)
-                .with(Placeholder::TargetUrl, target.as_str())
-                .with(Placeholder::Diagnostics, detail)
-        };
         match &endpoint.backend {
             Backend::Demo => Ok(self
                 .demo
@@ -91,9 +95,17 @@ impl Gateway {
                 })
                 .await?),
             Backend::Http(backend) => {
-                forwarder::forward(backend, request, rest, peer, self.backend_timeout)
-                    .await
-                    .map_err(|e| communicating(e.to_string()))
+                let forwarded =
+                    forwarder::forward(backend, request, rest, peer, self.backend_timeout).await;
+                trail.check(
+                    "forward",
+                    forwarded.map_err(|e| {
+                        tracing::warn!(target_url = target.as_str(), error = %e, "backend failed");
+                        Rejection::new(ids::ERROR_COMMUNICATING)
+                            .with(Placeholder::TargetUrl, target.as_str())
+                            .with(Placeholder::Diagnostics, e.to_string())
+                    }),
+                )
             }
         }
     }
@@ -111,7 +123,11 @@ impl Handler for Gateway {
             to = field::Empty,
             interaction = field::Empty,
         );
-        let result = self.route(request, peer).instrument(span.clone()).await;
+        let mut trail = Trail::default();
+        let result = self
+            .route(request, peer, &mut trail)
+            .instrument(span.clone())
+            .await;
         let _entered = span.enter();
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {

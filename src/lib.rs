@@ -24,3 +24,4 @@ pub mod settings;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;
+pub mod trail;
