@@ -1,0 +1,397 @@
+//! Test harness shared by the integration tests: a real ssp-sim on a loopback port with
+//! certificates generated for the test, a real TLS client presenting a client certificate,
+//! and real backend servers that record what they receive.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::Value;
+use ssp_sim::body::{self as sim_body, Body};
+use ssp_sim::certs::CertPaths;
+use ssp_sim::server::Server;
+use ssp_sim::settings::{Overrides, Settings};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub const CONSUMER: &str = "200000000359";
+pub const PROVIDER: &str = "918999198738";
+pub const ROOT: &str = "https://provider.example.nhs.uk/A20047/STU3/1/gpconnect";
+pub const METADATA: &str = "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1";
+pub const READ_PATIENT: &str = "urn:nhs:names:services:gpconnect:fhir:rest:read:patient-1";
+pub const STRUCTURED: &str = "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1";
+
+/// A certificate set written by ssp-sim's own generator into a temporary directory.
+pub struct Pki {
+    _dir: tempfile::TempDir,
+    pub paths: CertPaths,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let paths = CertPaths::new(dir.path());
+        paths.generate(&[], false).expect("certificates");
+        Self { _dir: dir, paths }
+    }
+}
+
+/// The standard mock SDS of the tests: one consumer that may do anything, one provider whose
+/// foundations/appointments endpoint goes to `backend` and structured endpoint to the demo.
+pub fn routes(backend: &str) -> String {
+    format!(
+        r#"
+[[consumer]]
+name = "Test consumer"
+asid = "{CONSUMER}"
+ods_code = "A11111"
+interactions = ["*"]
+may_send_to = ["*"]
+
+[[consumer]]
+name = "Limited consumer"
+asid = "200000000360"
+ods_code = "A22222"
+interactions = ["foundations"]
+may_send_to = ["918999198993"]
+
+[[provider]]
+name = "Test surgery"
+ods_code = "A20047"
+asid = "{PROVIDER}"
+party_key = "A20047-821870"
+cpa_id = "S20047821870"
+
+  [[provider.endpoint]]
+  service_root = "{ROOT}"
+  backend = "{backend}"
+  interactions = ["foundations", "appointments"]
+
+  [[provider.endpoint]]
+  service_root = "{ROOT}/structured"
+  backend = "builtin:demo"
+  interactions = ["structured"]
+
+[[provider]]
+name = "Other surgery"
+ods_code = "B82617"
+asid = "918999198993"
+party_key = "B82617-900001"
+
+  [[provider.endpoint]]
+  service_root = "https://second.example.nhs.uk/B82617/STU3/1/gpconnect"
+  backend = "{backend}"
+  interactions = ["foundations"]
+"#
+    )
+}
+
+/// A running simulator.
+pub struct Sim {
+    pub addr: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+    pub pki: Pki,
+    pub routes_file: PathBuf,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Sim {
+    /// Starts a simulator on loopback with `routes` and default settings.
+    pub async fn start(routes: &str) -> Self {
+        Self::start_with(routes, Overrides::default()).await
+    }
+
+    /// Starts with some settings overridden (addresses default to loopback port 0).
+    pub async fn start_with(routes: &str, overrides: Overrides) -> Self {
+        let pki = Pki::new();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let routes_file = dir.path().join("routes.toml");
+        std::fs::write(&routes_file, routes).expect("write routes");
+        let empty = dir.path().join("ssp-sim.toml");
+        std::fs::write(&empty, "").expect("write settings");
+        let overrides = Overrides {
+            routes: Some(routes_file.clone()),
+            certs: Some(pki.paths.dir.clone()),
+            listen: overrides.listen.or(Some("127.0.0.1:0".into())),
+            admin_listen: overrides.admin_listen.or(Some("127.0.0.1:0".into())),
+            ..overrides
+        };
+        let settings = Settings::load(Some(&empty), Default::default(), &overrides).expect("settings");
+        let server = Server::start(&settings).await.expect("server starts");
+        let (addr, admin, http) = (server.https_addr(), server.admin_addr(), server.http_addr());
+        let stop = server.stopper();
+        let task = tokio::spawn(server.run());
+        Self { addr, admin, http, pki, routes_file, stop, task, _dir: dir }
+    }
+
+    /// A client presenting the consumer certificate.
+    pub fn client(&self) -> Client {
+        Client::new(self.addr, &self.pki.paths, Some(&self.pki.paths))
+    }
+
+    /// Stops accepting and waits for in-flight requests.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(40), self.task).await;
+    }
+}
+
+/// A request to send through the simulator: valid SSP headers unless changed.
+#[derive(Clone)]
+pub struct Call {
+    pub method: Method,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Call {
+    /// A request for `target` (the provider URL) as interaction `interaction`.
+    pub fn new(method: Method, target: impl Into<String>, interaction: &str) -> Self {
+        Self {
+            method,
+            target: target.into(),
+            headers: vec![
+                ("Ssp-TraceID".into(), uuid::Uuid::new_v4().to_string()),
+                ("Ssp-From".into(), CONSUMER.into()),
+                ("Ssp-To".into(), PROVIDER.into()),
+                ("Ssp-InteractionID".into(), interaction.into()),
+                ("Accept".into(), "application/fhir+json".into()),
+            ],
+            body: Bytes::new(),
+        }
+    }
+
+    /// `GET {ROOT}/metadata`, a request that passes every check.
+    pub fn metadata() -> Self {
+        Self::new(Method::GET, format!("{ROOT}/metadata"), METADATA)
+    }
+
+    /// Sets (or replaces) a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn without(mut self, name: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self
+    }
+
+    pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self.header("Content-Type", content_type)
+    }
+
+    pub fn trace_id(&self) -> &str {
+        self.headers.iter().find(|(n, _)| n == "Ssp-TraceID").map_or("", |(_, v)| v)
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The `display` of the first coding of the first issue of an OperationOutcome.
+    pub fn display(&self) -> String {
+        self.json()["issue"][0]["details"]["coding"][0]["display"].as_str().unwrap_or("").to_owned()
+    }
+
+    pub fn diagnostics(&self) -> String {
+        self.json()["issue"][0]["diagnostics"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// A real HTTPS client with keep-alive, optionally presenting a client certificate.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    inner: HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Client {
+    /// Trusts `trust`'s CA; presents `identity`'s client certificate when given.
+    pub fn new(addr: SocketAddr, trust: &CertPaths, identity: Option<&CertPaths>) -> Self {
+        let roots = ssp_sim::tls::load_roots(&trust.ca()).expect("CA");
+        let builder = rustls::ClientConfig::builder_with_provider(ssp_sim::tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots);
+        let config = match identity {
+            Some(id) => builder
+                .with_client_auth_cert(
+                    ssp_sim::tls::load_certs(&id.client()).expect("client cert"),
+                    ssp_sim::tls::load_key(&id.client_key()).expect("client key"),
+                )
+                .expect("identity"),
+            None => builder.with_no_client_auth(),
+        };
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_only()
+            .enable_http1()
+            .build();
+        Self {
+            base: format!("https://localhost:{}", addr.port()),
+            inner: HyperClient::builder(TokioExecutor::new()).build(https),
+        }
+    }
+
+    pub async fn try_send(&self, call: Call) -> Result<Reply, hyper_util::client::legacy::Error> {
+        let mut builder =
+            Request::builder().method(call.method).uri(format!("{}/{}", self.base, call.target));
+        for (name, value) in &call.headers {
+            builder = builder.header(name, value);
+        }
+        let response = self.inner.request(builder.body(Full::new(call.body)).expect("request")).await?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("response body").to_bytes();
+        Ok(Reply { status: parts.status, headers: parts.headers, body })
+    }
+
+    pub async fn send(&self, call: Call) -> Reply {
+        self.try_send(call).await.expect("request through ssp-sim")
+    }
+}
+
+/// What a backend received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: Method,
+    /// Path and query, as they arrived.
+    pub uri: String,
+    pub headers: HeaderMap,
+    pub body_len: usize,
+    /// The first MiB of the body.
+    pub body: Bytes,
+    pub peer: SocketAddr,
+}
+
+type Respond = Arc<dyn Fn(&Received) -> Response<Body> + Send + Sync>;
+
+/// A real HTTP/1.1 backend on loopback that records every request.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Bodies up to this size are kept for inspection; larger ones are only counted.
+const KEEP_BODY: usize = 1 << 20;
+
+impl Backend {
+    /// A backend answering 200 with a small FHIR JSON body.
+    pub async fn start() -> Self {
+        Self::with(|_| {
+            let mut r = Response::new(sim_body::full(r#"{"resourceType":"CapabilityStatement"}"#));
+            r.headers_mut().insert("content-type", "application/fhir+json".parse().unwrap());
+            r
+        })
+        .await
+    }
+
+    /// A backend answering with `respond`.
+    pub async fn with(respond: impl Fn(&Received) -> Response<Body> + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind backend");
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let respond: Respond = Arc::new(respond);
+        let log = received.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, peer)) = listener.accept().await {
+                let (log, respond) = (log.clone(), respond.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let (log, respond) = (log.clone(), respond.clone());
+                        async move {
+                            let (parts, mut body) = req.into_parts();
+                            let mut kept = Vec::new();
+                            let mut len = 0;
+                            while let Some(Ok(frame)) = body.frame().await {
+                                if let Ok(data) = frame.into_data() {
+                                    len += data.len();
+                                    if kept.len() < KEEP_BODY {
+                                        kept.extend_from_slice(&data);
+                                    }
+                                }
+                            }
+                            let got = Received {
+                                method: parts.method,
+                                uri: parts.uri.to_string(),
+                                headers: parts.headers,
+                                body_len: len,
+                                body: kept.into(),
+                                peer,
+                            };
+                            let response = respond(&got);
+                            log.lock().unwrap().push(got);
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, received, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// A loopback address nothing listens on.
+pub async fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Peak resident memory of this process, in bytes (Linux).
+pub fn peak_rss() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
