@@ -66,7 +66,7 @@ pub async fn serve<H: Handler>(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_header_size(limits.max_header_bytes)
         .max_headers(limits.max_headers)
         .keep_alive(true);
     loop {

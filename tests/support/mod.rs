@@ -241,20 +241,7 @@ pub struct Client {
 impl Client {
     /// Trusts `trust`'s CA; presents `identity`'s client certificate when given.
     pub fn new(addr: SocketAddr, trust: &CertPaths, identity: Option<&CertPaths>) -> Self {
-        let roots = ssp_sim::tls::load_roots(&trust.ca()).expect("CA");
-        let builder = rustls::ClientConfig::builder_with_provider(ssp_sim::tls::provider())
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots);
-        let config = match identity {
-            Some(id) => builder
-                .with_client_auth_cert(
-                    ssp_sim::tls::load_certs(&id.client()).expect("client cert"),
-                    ssp_sim::tls::load_key(&id.client_key()).expect("client key"),
-                )
-                .expect("identity"),
-            None => builder.with_no_client_auth(),
-        };
+        let config = client_config(trust, identity);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(config)
             .https_only()
@@ -394,4 +381,36 @@ pub fn peak_rss() -> usize {
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+/// A raw TLS connection to the simulator, presenting `identity`'s client certificate, for
+/// tests that drive HTTP/1.1 by hand (streamed bodies, malformed requests).
+pub async fn connect_tls(
+    addr: SocketAddr,
+    trust: &CertPaths,
+    identity: Option<&CertPaths>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let config = client_config(trust, identity);
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    connector.connect(name, tcp).await
+}
+
+/// A rustls client config trusting `trust`'s CA, presenting `identity`'s client certificate.
+pub fn client_config(trust: &CertPaths, identity: Option<&CertPaths>) -> rustls::ClientConfig {
+    let roots = ssp_sim::tls::load_roots(&trust.ca()).expect("CA");
+    let builder = rustls::ClientConfig::builder_with_provider(ssp_sim::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+    match identity {
+        Some(id) => builder
+            .with_client_auth_cert(
+                ssp_sim::tls::load_certs(&id.client()).expect("client cert"),
+                ssp_sim::tls::load_key(&id.client_key()).expect("client key"),
+            )
+            .expect("identity"),
+        None => builder.with_no_client_auth(),
+    }
 }

@@ -1,0 +1,154 @@
+//! The binary as a user runs it: `check`, `certs`, and `serve`'s start-up, exit codes and
+//! clean shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ssp-sim");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn run(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN).args(args).current_dir(dir).output().expect("run ssp-sim");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn check_accepts_the_shipped_configuration() {
+    let (code, text) = run(Path::new(ROOT), &["check"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.starts_with("ok: routes.toml"), "{text}");
+}
+
+#[test]
+fn check_lists_every_problem_with_file_line_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        r#"[[consumer]]
+name = "a"
+asid = "12x"
+ods_code = "A1"
+interactions = ["foundations", "gardening"]
+may_send_to = ["*"]
+
+[[provider]]
+name = "b"
+ods_code = "B1"
+asid = "918999198738"
+party_key = "B1-1"
+
+  [[provider.endpoint]]
+  service_root = "https://p.example/B1/STU3/1/gpconnect/"
+  backend = "ftp://x"
+  interactions = ["foundations"]
+
+[[provider]]
+name = "c"
+ods_code = "C1"
+asid = "918999198738"
+party_key = "C1-1"
+
+  [[provider.endpoint]]
+  service_root = "https://c.example/C1/STU3/1/gpconnect"
+  backend = "builtin:demo"
+  interactions = ["foundations"]
+"#,
+    )
+    .unwrap();
+    let (code, text) = run(Path::new(ROOT), &["check", "--routes", dir.path().join("bad.toml").to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    for expected in [
+        "bad.toml:3: consumer[0].asid: `12x` is not an ASID",
+        "bad.toml:5: consumer[0].interactions: `gardening` is neither",
+        "bad.toml:15: provider[0].endpoint[0].service_root: `https://p.example/B1/STU3/1/gpconnect/` ends with `/`",
+        "bad.toml:16: provider[0].endpoint[0].backend: `ftp://x` is not a backend",
+        "bad.toml:22: provider[1].asid: ASID 918999198738 is already used by provider \"b\" (line 11)",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+}
+
+#[test]
+fn check_names_an_unknown_key_and_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.toml"), "[[consumer]]\nname = \"a\"\nasid = \"1\"\nods_code = \"A\"\ninteractions = [\"*\"]\nmay_send_to = [\"*\"]\ncolour = \"red\"\n").unwrap();
+    let (code, text) = run(Path::new(ROOT), &["check", "--routes", dir.path().join("r.toml").to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(text.contains("r.toml:7") && text.contains("unknown field `colour`"), "{text}");
+}
+
+#[test]
+fn certs_writes_five_pem_files_and_will_not_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = run(dir.path(), &["certs", "--dir", "pki", "--san", "ssp.test"]);
+    assert_eq!(code, 0, "{text}");
+    for file in ["ca.pem", "server.pem", "server-key.pem", "client.pem", "client-key.pem"] {
+        assert!(dir.path().join("pki").join(file).exists(), "{file}");
+    }
+    let (code, text) = run(dir.path(), &["certs", "--dir", "pki"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("--force"), "{text}");
+    assert_eq!(run(dir.path(), &["certs", "--dir", "pki", "--force"]).0, 0);
+}
+
+#[test]
+fn serve_with_a_bad_address_exits_1_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = run(dir.path(), &["serve", "--listen", "nowhere", "--admin-listen", "off"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("listen: `nowhere` is not an address"), "{text}");
+}
+
+#[test]
+fn serve_exits_2_when_the_port_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, text) = run(dir.path(), &["serve", "--listen", &addr, "--admin-listen", "off"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains(&format!("cannot listen on {addr}")), "{text}");
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_starts_on_embedded_defaults_prints_its_listeners_and_stops_cleanly_on_sigterm() {
+    // An empty directory: no routes.toml, no certs; everything comes from the binary.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let done = line.starts_with("client certificate:");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = seen.join("\n");
+    assert!(text.contains("generated dev certificates in certs"), "{text}");
+    assert!(text.contains("routes:    routes.toml (embedded)"), "{text}");
+    assert!(text.contains("https:     https://127.0.0.1:"), "{text}");
+    assert!(text.contains("client certificate: certs/client.pem"), "{text}");
+    assert!(dir.path().join("certs/client.pem").exists());
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "ssp-sim did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

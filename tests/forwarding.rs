@@ -1,0 +1,222 @@
+//! Check 11: what reaches the backend and what comes back, over real sockets.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::TokioIo;
+use ssp_sim::settings::Overrides;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[tokio::test]
+async fn path_and_query_reach_the_backend_byte_for_byte_below_its_base() {
+    let backend = Backend::start().await;
+    let sim = Sim::start(&routes(&format!("{}/base/gpc", backend.url()))).await;
+    let query = "identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9690937278&_x=a+b&_y=%2F";
+    let call = Call::new(Method::GET, format!("{ROOT}/Patient?{query}"), "urn:nhs:names:services:gpconnect:fhir:rest:search:patient-1");
+    assert_eq!(sim.client().send(call).await.status, StatusCode::OK);
+    let call = Call::new(Method::GET, format!("{ROOT}/Patient/2"), READ_PATIENT);
+    assert_eq!(sim.client().send(call).await.status, StatusCode::OK);
+    let got = backend.requests();
+    assert_eq!(got[0].uri, format!("/base/gpc/Patient?{query}"));
+    assert_eq!(got[1].uri, "/base/gpc/Patient/2");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn ssp_headers_and_authorization_pass_hop_by_hop_are_dropped_and_forwarding_is_added() {
+    let backend = Backend::start().await;
+    let sim = Sim::start(&routes(&backend.url())).await;
+    let call = Call::metadata()
+        .header("Authorization", "Bearer abc.def.")
+        .header("Connection", "x-secret")
+        .header("X-Secret", "1")
+        .header("Proxy-Authorization", "Basic x")
+        .header("X-Custom", "kept");
+    let trace = call.trace_id().to_owned();
+    sim.client().send(call).await;
+    let got = &backend.requests()[0];
+    let h = |name: &str| got.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(h("ssp-traceid"), trace);
+    assert_eq!(h("ssp-from"), CONSUMER);
+    assert_eq!(h("ssp-to"), PROVIDER);
+    assert_eq!(h("ssp-interactionid"), METADATA);
+    assert_eq!(h("authorization"), "Bearer abc.def.");
+    assert_eq!(h("x-custom"), "kept");
+    assert!(got.headers.get("x-secret").is_none());
+    assert!(got.headers.get("proxy-authorization").is_none());
+    assert_eq!(h("host"), backend.addr.to_string());
+    assert_eq!(h("x-forwarded-for"), "127.0.0.1");
+    assert!(h("forwarded").starts_with("for=127.0.0.1;proto=https;host="), "{}", h("forwarded"));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn post_bodies_arrive_intact_and_responses_come_back_intact() {
+    let backend = Backend::with(|got| {
+        let mut r = Response::new(ssp_sim::body::full(got.body.clone()));
+        *r.status_mut() = StatusCode::CREATED;
+        r.headers_mut().insert("content-type", "application/fhir+json".parse().unwrap());
+        r.headers_mut().insert("location", "Appointment/9".parse().unwrap());
+        r
+    })
+    .await;
+    let sim = Sim::start(&routes(&backend.url())).await;
+    let body = r#"{"resourceType":"Appointment","status":"booked"}"#;
+    let call = Call::new(Method::POST, format!("{ROOT}/Appointment"), "urn:nhs:names:services:gpconnect:fhir:rest:create:appointment-1")
+        .body("application/fhir+json;charset=utf-8", body);
+    let reply = sim.client().send(call).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(reply.header("location"), "Appointment/9");
+    assert_eq!(reply.body, body.as_bytes());
+    assert_eq!(backend.requests()[0].body, body.as_bytes());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn gzip_bodies_pass_through_untouched() {
+    let compressed: &'static [u8] = &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xab, 0xae, 5, 0, 0x43, 0xbf, 0xa6, 0xa3, 2, 0, 0, 0];
+    let backend = Backend::with(move |_| {
+        let mut r = Response::new(ssp_sim::body::full(compressed));
+        r.headers_mut().insert("content-encoding", "gzip".parse().unwrap());
+        r.headers_mut().insert("content-type", "application/fhir+json".parse().unwrap());
+        r
+    })
+    .await;
+    let sim = Sim::start(&routes(&backend.url())).await;
+    let reply = sim.client().send(Call::metadata().header("Accept-Encoding", "gzip")).await;
+    assert_eq!(reply.header("content-encoding"), "gzip");
+    assert_eq!(reply.body, compressed);
+    assert_eq!(backend.requests()[0].headers["accept-encoding"], "gzip");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn backend_connections_are_kept_alive_and_reused() {
+    let backend = Backend::start().await;
+    let sim = Sim::start(&routes(&backend.url())).await;
+    let client = sim.client();
+    for _ in 0..20 {
+        assert_eq!(client.send(Call::metadata()).await.status, StatusCode::OK);
+    }
+    let peers: std::collections::HashSet<_> = backend.requests().iter().map(|r| r.peer).collect();
+    assert_eq!(peers.len(), 1, "20 sequential requests used {} backend connections", peers.len());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn responses_stream_chunk_by_chunk_without_waiting_for_the_end() {
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let release = std::sync::Mutex::new(Some(release_rx));
+    let backend = Backend::with(move |_| {
+        let wait = release.lock().unwrap().take();
+        let chunks = futures_util::stream::unfold((0, wait), |(i, wait)| async move {
+            match i {
+                0 => Some((Ok::<_, ssp_sim::body::BoxError>(Frame::data(Bytes::from_static(b"first,"))), (1, wait))),
+                1 => {
+                    // The second chunk is only sent once the client has seen the first.
+                    let _ = wait?.await;
+                    Some((Ok(Frame::data(Bytes::from_static(b"second"))), (2, None)))
+                }
+                _ => None,
+            }
+        });
+        let mut r = Response::new(ssp_sim::body::stream(StreamBody::new(chunks)));
+        r.headers_mut().insert("content-type", "application/fhir+json".parse().unwrap());
+        r
+    })
+    .await;
+    let sim = Sim::start(&routes(&backend.url())).await;
+    let tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(conn);
+    let call = Call::metadata();
+    let mut request = Request::builder().uri(format!("/{}", call.target));
+    for (k, v) in &call.headers {
+        request = request.header(k, v);
+    }
+    let response = sender.send_request(request.body(http_body_util::Empty::<Bytes>::new()).unwrap()).await.unwrap();
+    assert_eq!(response.headers()["transfer-encoding"], "chunked");
+    let mut body = response.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(5), body.frame()).await.expect("first chunk streamed before the body ended");
+    assert_eq!(first.unwrap().unwrap().into_data().unwrap(), "first,");
+    release_tx.send(()).unwrap();
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(rest, "second");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_100_mb_upload_streams_through_without_buffering() {
+    const SIZE: usize = 100 * 1024 * 1024;
+    const CHUNK: usize = 64 * 1024;
+    let backend = Backend::start().await;
+    let sim = Sim::start(&routes(&backend.url())).await;
+    let before = peak_rss();
+    let tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(conn);
+    let chunk = Bytes::from(vec![b'x'; CHUNK]);
+    let chunks = futures_util::stream::iter((0..SIZE / CHUNK).map(move |_| Ok::<_, std::io::Error>(Frame::data(chunk.clone()))));
+    let call = Call::new(Method::POST, format!("{ROOT}/Appointment"), "urn:nhs:names:services:gpconnect:fhir:rest:create:appointment-1");
+    let mut request = Request::builder().method(Method::POST).uri(format!("/{}", call.target)).header("content-type", "application/fhir+json");
+    for (k, v) in &call.headers {
+        request = request.header(k, v);
+    }
+    let response = sender.send_request(request.body(StreamBody::new(chunks)).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(backend.requests()[0].body_len, SIZE);
+    let grown = peak_rss().saturating_sub(before);
+    assert!(grown < 40 * 1024 * 1024, "peak memory grew by {} MiB for a 100 MiB upload", grown >> 20);
+    sim.stop().await;
+}
+
+/// A backend that accepts connections and answers with `reply` (or nothing) once a request arrives.
+async fn raw_backend(reply: Option<&'static [u8]>) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                match reply {
+                    Some(bytes) => {
+                        let _ = stream.write_all(bytes).await;
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(30)).await,
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_broken_backend_response_is_error_communicating() {
+    let addr = raw_backend(Some(b"this is not HTTP\r\n\r\n")).await;
+    let sim = Sim::start(&routes(&format!("http://{addr}"))).await;
+    let reply = sim.client().send(Call::metadata()).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(reply.display(), format!("ERROR_COMMUNICATING_TO_ENDPOINT_URL_{ROOT}/metadata"));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_backend_times_out_as_error_communicating() {
+    let addr = raw_backend(None).await;
+    let overrides = Overrides { backend_timeout_ms: Some(300), ..Default::default() };
+    let sim = Sim::start_with(&routes(&format!("http://{addr}")), overrides).await;
+    let started = std::time::Instant::now();
+    let reply = sim.client().send(Call::metadata()).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(reply.header("ssp-sim-diagnostics").contains("no response within"), "{:?}", reply.headers);
+    sim.stop().await;
+}
