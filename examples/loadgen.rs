@@ -1,0 +1,215 @@
+//! The benchmark's two tools in one binary: a fast backend, and a bounded load generator that
+//! reports requests/s and latency percentiles (keep-alive) or TLS handshakes/s (new connection
+//! per request). Used by `bench/run`; loopback only.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve a small FHIR JSON answer to every request.
+    Backend {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+    /// Keep-alive load: requests/s and latency percentiles.
+    Load(Target),
+    /// A new TLS connection (full handshake, no resumption) per request: handshakes/s.
+    Handshakes(Target),
+}
+
+#[derive(clap::Args, Clone)]
+struct Target {
+    /// Where to connect (must be on loopback).
+    #[arg(long)]
+    addr: SocketAddr,
+    /// Request path, e.g. /https://provider.example.nhs.uk/A20047/STU3/1/gpconnect/metadata.
+    #[arg(long)]
+    path: String,
+    /// Header `name: value`; repeatable.
+    #[arg(long = "header", short = 'H')]
+    headers: Vec<String>,
+    /// Use TLS with this CA and client certificate directory (ca.pem, client.pem, client-key.pem).
+    #[arg(long)]
+    tls: Option<PathBuf>,
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Stop after this many requests in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_requests: usize,
+    /// A label printed with the result.
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+const BODY: &str = r#"{"resourceType":"CapabilityStatement","version":"1.2.7","status":"active","kind":"instance","fhirVersion":"3.0.1"}"#;
+
+#[tokio::main]
+async fn main() {
+    match Cli::parse().command {
+        Cmd::Backend { listen } => backend(listen).await,
+        Cmd::Load(t) => report(&t, "keep-alive", run(t.clone(), false).await),
+        Cmd::Handshakes(t) => report(&t, "handshake", run(t.clone(), true).await),
+    }
+}
+
+async fn backend(listen: SocketAddr) {
+    let listener = TcpListener::bind(listen).await.expect("bind");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                let _ = req.into_body().collect().await;
+                let mut r = Response::new(Full::new(Bytes::from_static(BODY.as_bytes())));
+                r.headers_mut().insert("content-type", "application/fhir+json".parse().unwrap());
+                Ok::<_, std::convert::Infallible>(r)
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+struct Outcome {
+    latencies: Vec<Duration>,
+    errors: usize,
+    elapsed: Duration,
+}
+
+fn tls_config(dir: &std::path::Path, resume: bool) -> Arc<rustls::ClientConfig> {
+    let mut config = rustls::ClientConfig::builder_with_provider(ssp_sim::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(ssp_sim::tls::load_roots(&dir.join("ca.pem")).expect("ca.pem"))
+        .with_client_auth_cert(
+            ssp_sim::tls::load_certs(&dir.join("client.pem")).expect("client.pem"),
+            ssp_sim::tls::load_key(&dir.join("client-key.pem")).expect("client-key.pem"),
+        )
+        .expect("client identity");
+    if !resume {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
+    Arc::new(config)
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn connect(t: &Target, tls: Option<&Arc<rustls::ClientConfig>>) -> std::io::Result<Sender> {
+    let tcp = TcpStream::connect(t.addr).await?;
+    tcp.set_nodelay(true)?;
+    let sender = match tls {
+        Some(config) => {
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            let stream = tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp).await?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
+            tokio::spawn(conn);
+            sender
+        }
+        None => {
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(std::io::Error::other)?;
+            tokio::spawn(conn);
+            sender
+        }
+    };
+    Ok(sender)
+}
+
+fn request(t: &Target) -> Request<Empty<Bytes>> {
+    let mut b = Request::builder().uri(&t.path).header("host", "localhost");
+    for h in &t.headers {
+        if let Some((k, v)) = h.split_once(':') {
+            let v = v.trim();
+            if k.eq_ignore_ascii_case("ssp-traceid") && v == "{uuid}" {
+                b = b.header(k, uuid::Uuid::new_v4().to_string());
+            } else {
+                b = b.header(k, v);
+            }
+        }
+    }
+    b.body(Empty::new()).unwrap()
+}
+
+async fn run(t: Target, new_connection_each_time: bool) -> Outcome {
+    assert!(t.addr.ip().is_loopback(), "load is only ever sent to loopback");
+    let tls = t.tls.as_ref().map(|d| tls_config(d, !new_connection_each_time));
+    let deadline = Instant::now() + Duration::from_secs_f64(t.seconds);
+    let budget = Arc::new(std::sync::atomic::AtomicUsize::new(t.max_requests));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..t.connections {
+        let (t, tls, budget) = (t.clone(), tls.clone(), budget.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            let mut sender: Option<Sender> = None;
+            while Instant::now() < deadline
+                && budget.fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
+            {
+                let began = Instant::now();
+                if sender.is_none() || new_connection_each_time {
+                    sender = connect(&t, tls.as_ref()).await.ok();
+                }
+                let Some(s) = sender.as_mut() else {
+                    errors += 1;
+                    continue;
+                };
+                match s.send_request(request(&t)).await {
+                    Ok(resp) => {
+                        let ok = resp.status().is_success();
+                        let _ = resp.into_body().collect().await;
+                        if ok {
+                            latencies.push(began.elapsed());
+                        } else {
+                            errors += 1;
+                        }
+                    }
+                    Err(_) => {
+                        errors += 1;
+                        sender = None;
+                    }
+                }
+            }
+            (latencies, errors)
+        });
+    }
+    let mut outcome = Outcome { latencies: Vec::new(), errors: 0, elapsed: Duration::ZERO };
+    while let Some(Ok((l, e))) = tasks.join_next().await {
+        outcome.latencies.extend(l);
+        outcome.errors += e;
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+fn report(t: &Target, kind: &str, mut o: Outcome) {
+    o.latencies.sort();
+    let pct = |p: f64| o.latencies.get(((o.latencies.len() as f64 * p) as usize).min(o.latencies.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let rate = o.latencies.len() as f64 / o.elapsed.as_secs_f64();
+    println!(
+        "label={} kind={kind} requests={} errors={} per_second={rate:.0} p50_ms={:.3} p99_ms={:.3}",
+        if t.label.is_empty() { "-" } else { &t.label },
+        o.latencies.len(),
+        o.errors,
+        pct(0.50),
+        pct(0.99)
+    );
+}
