@@ -75,16 +75,21 @@ async fn main() {
 async fn backend(listen: SocketAddr) {
     let listener = TcpListener::bind(listen).await.expect("bind");
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
                 let _ = req.into_body().collect().await;
                 let mut r = Response::new(Full::new(Bytes::from_static(BODY.as_bytes())));
-                r.headers_mut().insert("content-type", "application/fhir+json".parse().unwrap());
+                r.headers_mut()
+                    .insert("content-type", "application/fhir+json".parse().unwrap());
                 Ok::<_, std::convert::Infallible>(r)
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -119,13 +124,19 @@ async fn connect(t: &Target, tls: Option<&Arc<rustls::ClientConfig>>) -> std::io
     let sender = match tls {
         Some(config) => {
             let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-            let stream = tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp).await?;
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
+            let stream = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(name, tcp)
+                .await?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(std::io::Error::other)?;
             tokio::spawn(conn);
             sender
         }
         None => {
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(std::io::Error::other)?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                .await
+                .map_err(std::io::Error::other)?;
             tokio::spawn(conn);
             sender
         }
@@ -149,8 +160,14 @@ fn request(t: &Target) -> Request<Empty<Bytes>> {
 }
 
 async fn run(t: Target, new_connection_each_time: bool) -> Outcome {
-    assert!(t.addr.ip().is_loopback(), "load is only ever sent to loopback");
-    let tls = t.tls.as_ref().map(|d| tls_config(d, !new_connection_each_time));
+    assert!(
+        t.addr.ip().is_loopback(),
+        "load is only ever sent to loopback"
+    );
+    let tls = t
+        .tls
+        .as_ref()
+        .map(|d| tls_config(d, !new_connection_each_time));
     let deadline = Instant::now() + Duration::from_secs_f64(t.seconds);
     let budget = Arc::new(std::sync::atomic::AtomicUsize::new(t.max_requests));
     let started = Instant::now();
@@ -162,7 +179,13 @@ async fn run(t: Target, new_connection_each_time: bool) -> Outcome {
             let mut errors = 0;
             let mut sender: Option<Sender> = None;
             while Instant::now() < deadline
-                && budget.fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
+                && budget
+                    .fetch_update(
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok()
             {
                 let began = Instant::now();
                 if sender.is_none() || new_connection_each_time {
@@ -191,7 +214,11 @@ async fn run(t: Target, new_connection_each_time: bool) -> Outcome {
             (latencies, errors)
         });
     }
-    let mut outcome = Outcome { latencies: Vec::new(), errors: 0, elapsed: Duration::ZERO };
+    let mut outcome = Outcome {
+        latencies: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
     while let Some(Ok((l, e))) = tasks.join_next().await {
         outcome.latencies.extend(l);
         outcome.errors += e;
@@ -202,7 +229,11 @@ async fn run(t: Target, new_connection_each_time: bool) -> Outcome {
 
 fn report(t: &Target, kind: &str, mut o: Outcome) {
     o.latencies.sort();
-    let pct = |p: f64| o.latencies.get(((o.latencies.len() as f64 * p) as usize).min(o.latencies.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let pct = |p: f64| {
+        o.latencies
+            .get(((o.latencies.len() as f64 * p) as usize).min(o.latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
     let rate = o.latencies.len() as f64 / o.elapsed.as_secs_f64();
     println!(
         "label={} kind={kind} requests={} errors={} per_second={rate:.0} p50_ms={:.3} p99_ms={:.3}",

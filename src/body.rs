@@ -10,6 +10,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A response body: a streamed backend body or an in-memory one.
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
+/// A request body on its way through the pipeline: the consumer's, or a replay of it after a
+/// fault rule has read it. hyper's own error type, so no conversion happens per frame.
+pub type RequestBody = UnsyncBoxBody<Bytes, hyper::Error>;
+
 /// A body holding these bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())

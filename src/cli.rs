@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::checks::provider::JwtMode;
 use crate::settings::{LogFormat, Overrides};
 use crate::tls::ClientAuth;
 
@@ -26,6 +27,8 @@ pub enum Command {
     Certs(CertsArgs),
     /// Validate the settings, routes and catalogues; exit 1 listing every problem.
     Check(CheckArgs),
+    /// Print a GP Connect JWT that passes every provider-side rule, or check one (--decode).
+    Jwt(JwtArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -57,6 +60,20 @@ pub struct ServeArgs {
     /// How long a backend may take to answer, in milliseconds [default: 30000].
     #[arg(long, value_name = "MS")]
     pub backend_timeout_ms: Option<u64>,
+    /// Provider-side checks (JWT, interaction fit): enforce (refuse), report (forward and list failures in Ssp-Sim-Warnings) or off [default: enforce].
+    #[arg(long, value_enum)]
+    pub jwt_mode: Option<JwtMode>,
+    /// How many seconds a JWT's iat may be in the future, for consumer clocks slightly ahead [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub jwt_clock_skew_s: Option<u64>,
+    /// How many recent requests GET /journal keeps; 0 turns the journal off [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub journal_size: Option<usize>,
+    /// Count requests for GET /metrics [default: true].
+    #[arg(long, value_name = "BOOL")]
+    pub metrics: Option<bool>,
+    // The admin token has no flag on purpose: flags show in `ps`. It comes from the settings
+    // file or SSP_SIM_ADMIN_TOKEN.
 }
 
 impl ServeArgs {
@@ -70,6 +87,10 @@ impl ServeArgs {
             admin_listen: self.admin_listen.clone(),
             log_format: self.log_format,
             backend_timeout_ms: self.backend_timeout_ms,
+            jwt_mode: self.jwt_mode,
+            jwt_clock_skew_s: self.jwt_clock_skew_s,
+            journal_size: self.journal_size,
+            metrics: self.metrics,
         }
     }
 }
@@ -95,4 +116,51 @@ pub struct CheckArgs {
     /// The routes file to check [default: as `serve` would use].
     #[arg(long, value_name = "FILE")]
     pub routes: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct JwtArgs {
+    /// The interaction the token is for: its ID or the end of it, e.g. read:patient-1 (sets requested_scope).
+    #[arg(long, value_name = "ID")]
+    pub interaction: Option<String>,
+    /// The provider endpoint's service root (nhsMhsEndPoint, service_root in routes.toml): the aud claim.
+    #[arg(long, value_name = "URL")]
+    pub aud: Option<String>,
+    /// requested_scope, instead of the interaction's (e.g. "patient/*.read conf/R").
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// The user's id: sub and requesting_practitioner.id.
+    #[arg(long, default_value = "10019")]
+    pub sub: String,
+    /// The requesting organisation's ODS code.
+    #[arg(long, value_name = "CODE", default_value = "A11111")]
+    pub ods: String,
+    /// The consumer system's URL: the iss claim.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://consumer.example.nhs.uk/"
+    )]
+    pub iss: String,
+    /// reason_for_request: directcare, or migration for the migrate interactions.
+    #[arg(long, default_value = "directcare")]
+    pub reason: String,
+    /// Seconds from iat to exp; GP Connect accepts only 300, so other values make a failing token.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::checks::provider::claims::LIFETIME_S)]
+    pub lifetime: i64,
+    /// Issue the token (or judge --decode) as at this UNIX time instead of now.
+    #[arg(long, value_name = "SECONDS")]
+    pub at: Option<i64>,
+    /// Check this token (or - to read standard input) instead of making one: prints its header and payload and every broken rule.
+    #[arg(long, value_name = "TOKEN")]
+    pub decode: Option<String>,
+    /// PEM public key a signed token must verify with, as an endpoint's jwt_key.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// How many seconds iat may be in the future [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub jwt_clock_skew_s: Option<u64>,
+    /// The interaction catalogue [default: ./catalog/interactions.toml, else the embedded copy].
+    #[arg(long, value_name = "FILE")]
+    pub interactions: Option<PathBuf>,
 }

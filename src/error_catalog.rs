@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::body::{self, Body};
+use crate::checks::media_type::Format;
 use crate::config_error::{ConfigError, Problem};
+use crate::fhir_xml;
 use crate::rejection::{ids, Placeholder, Rejection};
 
 /// The catalogue shipped inside the binary, used when no directory is given or found.
@@ -23,8 +25,11 @@ pub const TRACE_ID: &str = "ssp-traceid";
 /// Carries the reason for errors whose payload is fixed text.
 pub const DIAGNOSTICS_HEADER: &str = "ssp-sim-diagnostics";
 
-/// `Content-Type` of every error response.
+/// `Content-Type` of every error response in JSON.
 pub const FHIR_JSON_UTF8: &str = "application/fhir+json;charset=utf-8";
+
+/// `Content-Type` of a provider error answered in XML.
+pub const FHIR_XML_UTF8: &str = "application/fhir+xml;charset=utf-8";
 
 /// Who produces an error in real life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -123,7 +128,7 @@ impl ErrorCatalog {
                 Err(mut found) => problems.append(&mut found),
             }
         }
-        for required in ids::REQUIRED {
+        for required in ids::REQUIRED.into_iter().chain(crate::demo::errors::ALL) {
             if !entries.contains_key(required) {
                 problems.push(problem(
                     "error-catalog",
@@ -151,15 +156,31 @@ impl ErrorCatalog {
     }
 
     /// Renders a rejection as its OperationOutcome response, echoing the consumer's trace id.
-    pub fn render(&self, rejection: &Rejection, trace_id: Option<&HeaderValue>) -> Response<Body> {
+    /// Provider errors come in the negotiated `format`; SSP errors are JSON whatever was asked,
+    /// as Spine's are.
+    pub fn render(
+        &self,
+        rejection: &Rejection,
+        trace_id: Option<&HeaderValue>,
+        format: Format,
+    ) -> Response<Body> {
         let entry = self
             .entries
             .get(rejection.error.as_ref())
             .unwrap_or_else(|| &self.entries[ids::INTERNAL_SERVER_ERROR]);
-        let mut response = Response::new(body::full(entry.render_json(rejection)));
+        let json = entry.render_json(rejection);
+        let xml = match (format, entry.source) {
+            (Format::Xml, Source::Provider) => to_xml(&json),
+            _ => None,
+        };
+        let (text, content_type) = match xml {
+            Some(xml) => (xml, FHIR_XML_UTF8),
+            None => (json, FHIR_JSON_UTF8),
+        };
+        let mut response = Response::new(body::full(text));
         *response.status_mut() = entry.status;
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON_UTF8));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(trace) = trace_id {
             headers.insert(TRACE_ID, trace.clone());
@@ -213,6 +234,17 @@ impl Entry {
     }
 }
 
+/// The XML form of a rendered OperationOutcome. Templates are checked for an XML form at
+/// load, so `None` (answered in JSON instead) only follows a broken invariant.
+fn to_xml(json: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(json).ok()?;
+    fhir_xml::to_xml(&value)
+        .inspect_err(
+            |e| tracing::error!(error = %e, "catalogue error has no XML form; answering in JSON"),
+        )
+        .ok()
+}
+
 fn problem(file: &str, key: Option<&str>, message: String) -> Problem {
     Problem {
         file: file.to_owned(),
@@ -254,6 +286,13 @@ fn parse_entry(file: &str, text: &str) -> Result<Entry, Vec<Problem>> {
         ));
     }
     check_outcome(file, &raw.outcome, &mut problems);
+    if let Err(e) = fhir_xml::to_xml(&raw.outcome) {
+        problems.push(problem(
+            file,
+            Some("outcome"),
+            format!("has no FHIR XML form, which provider errors need: {e}"),
+        ));
+    }
     let segments = match segment(&raw.outcome) {
         Ok(segments) => segments,
         Err(name) => {
@@ -414,6 +453,43 @@ mod tests {
             serde_json::from_str(&c.get(ids::ERROR_COMMUNICATING).unwrap().render_json(&r))
                 .unwrap();
         assert_ne!(a["id"], b["id"]);
+    }
+
+    fn trace() -> HeaderValue {
+        HeaderValue::from_static("5a7a1f1e-2b8a-4f4c-9a0e-3c2f1d0b9e71")
+    }
+
+    #[test]
+    fn provider_errors_follow_the_negotiated_format_and_ssp_errors_stay_json() {
+        let c = catalog();
+        let response = c.render(
+            &Rejection::bad_request("JWT claim exp must be iat + 300 (iat 1, exp 2)"),
+            Some(&trace()),
+            Format::Xml,
+        );
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[CONTENT_TYPE], FHIR_XML_UTF8);
+        assert_eq!(response.headers()[TRACE_ID], trace());
+        let response = c.render(
+            &Rejection::new(ids::UNSUPPORTED_MEDIA_TYPE),
+            None,
+            Format::Xml,
+        );
+        assert_eq!(response.headers()[CONTENT_TYPE], FHIR_JSON_UTF8);
+    }
+
+    #[test]
+    fn every_shipped_entry_has_an_xml_form() {
+        let c = catalog();
+        for entry in c.entries() {
+            let rejection =
+                Rejection::new(entry.id.clone()).with(Placeholder::Diagnostics, "a <b> & c");
+            let xml = to_xml(&entry.render_json(&rejection)).unwrap();
+            assert!(
+                xml.starts_with("<OperationOutcome xmlns=\"http://hl7.org/fhir\">"),
+                "{xml}"
+            );
+        }
     }
 
     #[test]

@@ -7,19 +7,18 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
-use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::RootCertStore;
 
-use crate::body::{self, Body};
+use crate::body::{self, Body, RequestBody};
 use crate::registry::HttpBackend;
 use crate::tls;
 
 /// A pooled HTTP/HTTPS client; cheap to clone (the pool is shared).
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
 /// Why a backend could not be used; every kind answers 502 `error-communicating`.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +88,7 @@ pub struct Peer {
 /// of the path and the query byte for byte, hop-by-hop headers dropped, forwarding headers added.
 pub async fn forward(
     backend: &HttpBackend,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     rest: &str,
     peer: Peer,
     timeout: Duration,

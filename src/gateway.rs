@@ -2,29 +2,58 @@
 //! DESIGN.md section 4, then the backend, then the answer. Reading `route` is reading the flow.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use http::{Request, Response};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tracing::{field, Instrument};
 
-use crate::body::Body;
+use crate::body::{Body, RequestBody};
+use crate::checks::headers::SspHeaders;
+use crate::checks::provider::{Policy, ProviderRequest};
+use crate::checks::target::TargetUrl;
 use crate::checks::{self, media_type::Format};
 use crate::demo::{DemoCall, DemoProvider};
-use crate::error_catalog::{ErrorCatalog, TRACE_ID};
+use crate::directory;
+use crate::error_catalog::ErrorCatalog;
+use crate::faults::{Effect, Faults, Stage, Subject};
 use crate::forwarder::{self, Peer};
-use crate::listener::Handler;
+use crate::journal::{Entry, Head, Journal};
+use crate::listener::{Handler, Hangup};
+use crate::metrics::{Gauge, Metrics};
 use crate::registry::{Backend, Registry};
 use crate::rejection::{ids, Placeholder, Rejection};
 use crate::trail::Trail;
 
-/// The SSP: the live registry, the error catalogue and the backends.
+/// The SSP: the live registry, the error catalogue and the backends, with the faults,
+/// journal and metrics that make it a test tool.
 pub struct Gateway {
     registry: ArcSwap<Registry>,
     catalog: ErrorCatalog,
     demo: DemoProvider,
     backend_timeout: Duration,
+    provider_checks: Policy,
+    faults: Faults,
+    journal: Journal,
+    metrics: Metrics,
+}
+
+/// Why a request leaves the straight line of `route` early.
+enum Stop {
+    /// A check (or a fault) refused it with a catalogue error.
+    Reject(Rejection),
+    /// A fault answered it with a given response.
+    Answer(Response<Body>),
+    /// A fault asked for the connection to be closed without a response.
+    Hangup,
+}
+
+impl From<Rejection> for Stop {
+    fn from(rejection: Rejection) -> Self {
+        Stop::Reject(rejection)
+    }
 }
 
 impl Gateway {
@@ -34,12 +63,37 @@ impl Gateway {
         demo: DemoProvider,
         backend_timeout: Duration,
     ) -> Self {
+        let faults = Faults::new();
+        faults.set_declared(&registry.faults);
+        // Recording is off until `with_recording` says how much of it to do.
+        let metrics = Metrics::new(false, registry.interactions.clone(), &catalog);
         Self {
             registry: ArcSwap::from_pointee(registry),
             catalog,
             demo,
             backend_timeout,
+            provider_checks: Policy::default(),
+            faults,
+            journal: Journal::new(0),
+            metrics,
         }
+    }
+
+    /// Sets the journal's size (0 turns it off) and whether metrics are counted.
+    pub fn with_recording(mut self, journal_size: usize, metrics: bool) -> Self {
+        self.journal = Journal::new(journal_size);
+        self.metrics = Metrics::new(
+            metrics,
+            self.registry.load().interactions.clone(),
+            &self.catalog,
+        );
+        self
+    }
+
+    /// Sets how check 10 runs (`--jwt-mode`, clock skew); the default enforces it.
+    pub fn with_provider_checks(mut self, policy: Policy) -> Self {
+        self.provider_checks = policy;
+        self
     }
 
     /// The registry new requests use.
@@ -47,19 +101,73 @@ impl Gateway {
         self.registry.load_full()
     }
 
-    /// Replaces the registry: requests in flight finish on the one they started with.
+    /// Replaces the registry: requests in flight finish on the one they started with. The
+    /// faults the new routes declare replace the old ones'.
     pub fn swap_registry(&self, registry: Registry) {
+        self.faults.set_declared(&registry.faults);
         self.registry.store(Arc::new(registry));
     }
 
+    pub fn catalog(&self) -> &ErrorCatalog {
+        &self.catalog
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Lets the first fault of `stage` that matches act on the request: a delay waits and
+    /// lets it go on; any other effect ends it. Recorded on the trail as the `fault` step.
+    async fn inject(
+        &self,
+        stage: Stage,
+        (registry, ssp, target): (&Registry, &SspHeaders, &TargetUrl),
+        request: &mut Request<RequestBody>,
+        trail: &mut Trail,
+    ) -> Result<(), Stop> {
+        if !self.faults.armed(stage) {
+            return Ok(());
+        }
+        let at = Subject::new(registry, ssp, target);
+        let Some(fault) = self.faults.take(stage, &at, request).await else {
+            return Ok(());
+        };
+        self.metrics.fault_fired();
+        let effect = fault.effect(&at);
+        trail.note(
+            "fault",
+            matches!(effect, Effect::Delay(_)),
+            fault.describe(),
+        );
+        match effect {
+            Effect::Delay(pause) => {
+                tokio::time::sleep(pause).await;
+                Ok(())
+            }
+            Effect::Reject(rejection) => Err(Stop::Reject(rejection)),
+            Effect::Answer(response) => Err(Stop::Answer(response)),
+            Effect::Hangup => Err(Stop::Hangup),
+        }
+    }
+
     /// Runs the checks and the backend call; any refusal comes back as its `Rejection`.
-    /// Each check's result is written to `trail`.
+    /// Each check's result is written to `trail`; `format` becomes the negotiated format once
+    /// check 9 has found it, so that provider errors can be answered in it.
     async fn route(
         &self,
-        request: Request<Incoming>,
+        mut request: Request<RequestBody>,
         peer: Peer,
         trail: &mut Trail,
-    ) -> Result<Response<Body>, Rejection> {
+        format: &mut Format,
+    ) -> Result<Response<Body>, Stop> {
         let span = tracing::Span::current();
         trail.check("method", checks::method::check(request.method()))?;
         let target = trail.check("target", checks::target::parse(request.uri()))?;
@@ -72,17 +180,35 @@ impl Gateway {
         span.record("from", ssp.from.as_str());
         span.record("to", ssp.to.as_str());
         span.record("interaction", interaction.id.as_str());
+        let identified = (&*registry, &ssp, &target);
+        self.inject(Stage::Spine, identified, &mut request, trail)
+            .await?;
         let consumer = trail.check("sender", checks::sender::check(&registry, &ssp))?;
         let (provider, endpoint) =
             trail.check("receiver", checks::receiver::check(&registry, &ssp))?;
         trail.check("fot", checks::fot::check(consumer, &ssp))?;
         let rest = trail.check("endpoint", checks::endpoint::check(&target, endpoint))?;
-        let format: Format = trail.check(
+        *format = trail.check(
             "media_type",
             checks::media_type::check(request.headers(), request.uri().query()),
         )?;
+        let format = *format;
+        let warnings = checks::provider::run(
+            &self.provider_checks,
+            &ProviderRequest {
+                headers: request.headers(),
+                method: request.method(),
+                rest,
+                interaction,
+                interactions: &registry.interactions,
+                endpoint,
+            },
+            trail,
+        )?;
+        self.inject(Stage::Backend, identified, &mut request, trail)
+            .await?;
 
-        match &endpoint.backend {
+        let mut response = match &endpoint.backend {
             Backend::Demo => Ok(self
                 .demo
                 .handle(DemoCall {
@@ -100,6 +226,7 @@ impl Gateway {
                 trail.check(
                     "forward",
                     forwarded.map_err(|e| {
+                        self.metrics.backend_error();
                         tracing::warn!(target_url = target.as_str(), error = %e, "backend failed");
                         Rejection::new(ids::ERROR_COMMUNICATING)
                             .with(Placeholder::TargetUrl, target.as_str())
@@ -107,39 +234,89 @@ impl Gateway {
                     }),
                 )
             }
-        }
+        }?;
+        warnings.apply(response.headers_mut());
+        Ok(response)
     }
 }
 
 impl Handler for Gateway {
-    async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: Peer) -> Response<Body> {
+    async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        peer: Peer,
+    ) -> Result<Response<Body>, Hangup> {
+        if directory::serves(request.uri()) {
+            return Ok(directory::answer(
+                &self.registry(),
+                &self.catalog,
+                &request,
+                peer,
+            ));
+        }
+        let received = SystemTime::now();
         let started = Instant::now();
-        let trace = request.headers().get(TRACE_ID).cloned();
+        let head = Head::of(&request);
         let span = tracing::info_span!(
             "request",
-            trace_id = trace.as_ref().and_then(|t| t.to_str().ok()).unwrap_or(""),
+            trace_id = head.trace_id().and_then(|t| t.to_str().ok()).unwrap_or(""),
             method = %request.method(),
             from = field::Empty,
             to = field::Empty,
             interaction = field::Empty,
         );
         let mut trail = Trail::default();
+        let mut format = Format::Json;
         let result = self
-            .route(request, peer, &mut trail)
+            .route(
+                request.map(BodyExt::boxed_unsync),
+                peer,
+                &mut trail,
+                &mut format,
+            )
             .instrument(span.clone())
             .await;
         let _entered = span.enter();
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        match result {
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        let (answer, error) = match result {
             Ok(response) => {
                 tracing::info!(status = response.status().as_u16(), elapsed_ms, "forwarded");
-                response
+                (Ok(response), None)
             }
-            Err(rejection) => {
-                let response = self.catalog.render(&rejection, trace.as_ref());
+            Err(Stop::Answer(response)) => {
+                tracing::info!(
+                    status = response.status().as_u16(),
+                    elapsed_ms,
+                    "answered by a fault"
+                );
+                (Ok(response), None)
+            }
+            Err(Stop::Reject(rejection)) => {
+                let response = self.catalog.render(&rejection, head.trace_id(), format);
                 tracing::info!(status = response.status().as_u16(), error = %rejection, elapsed_ms, "refused");
-                response
+                (Ok(response), Some(rejection.error))
             }
-        }
+            Err(Stop::Hangup) => {
+                tracing::info!(elapsed_ms, "connection dropped by a fault");
+                (Err(Hangup), None)
+            }
+        };
+        let status = answer.as_ref().ok().map(Response::status);
+        self.metrics
+            .record(head.interaction(), status, error.as_deref(), elapsed);
+        self.journal.record(Entry {
+            received,
+            head,
+            trail,
+            status,
+            error,
+            duration: elapsed,
+        });
+        answer
+    }
+
+    fn connections(&self) -> Option<&Gauge> {
+        Some(self.metrics.open_connections())
     }
 }

@@ -48,6 +48,25 @@ impl Capability {
     }
 }
 
+/// A JWT `reason_for_request` value (integration_cross_organisation_audit_and_provenance, 1.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    Directcare,
+    /// GP2GP record transfer: only the migrate interactions accept it.
+    Migration,
+}
+
+impl Reason {
+    /// The claim value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Directcare => "directcare",
+            Reason::Migration => "migration",
+        }
+    }
+}
+
 /// Position of an interaction in the catalogue: cheap to copy, hash and compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InteractionKey(u16);
@@ -135,6 +154,10 @@ pub struct Interaction {
     pub query_required: Vec<String>,
     /// The JWT `requested_scope` the interaction requires.
     pub scope: String,
+    /// The JWT `reason_for_request` values it accepts.
+    pub reasons: Vec<Reason>,
+    /// Whether `requested_scope` may add a confidentiality scope, `conf/N` or `conf/R`.
+    pub confidentiality_scope: bool,
     /// The first GP Connect version with this interaction.
     pub since: String,
     /// The use-case page of the specification, e.g. `foundations_use_case_read_a_patient.html`.
@@ -182,8 +205,16 @@ struct RawInteraction {
     #[serde(default)]
     query_required: Vec<String>,
     scope: Spanned<String>,
+    #[serde(default = "direct_care_only")]
+    reason_for_request: Vec<Reason>,
+    #[serde(default)]
+    confidentiality_scope: bool,
     since: String,
     spec_page: String,
+}
+
+fn direct_care_only() -> Vec<Reason> {
+    vec![Reason::Directcare]
 }
 
 const SCOPES: [&str; 4] = [
@@ -263,6 +294,8 @@ impl Interactions {
                 path,
                 query_required: r.query_required,
                 scope: r.scope.into_inner(),
+                reasons: r.reason_for_request,
+                confidentiality_scope: r.confidentiality_scope,
                 since: r.since,
                 spec_page: r.spec_page,
             });

@@ -16,15 +16,28 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::Body;
 use crate::forwarder::Peer;
+use crate::metrics::Gauge;
 
 /// Something that answers every request of a connection.
 pub trait Handler: Send + Sync + 'static {
+    /// The response, or `Hangup` to close the connection without one.
     fn handle(
         self: Arc<Self>,
         request: Request<Incoming>,
         peer: Peer,
-    ) -> impl Future<Output = Response<Body>> + Send;
+    ) -> impl Future<Output = Result<Response<Body>, Hangup>> + Send;
+
+    /// A gauge counting this handler's open connections, if it keeps one.
+    fn connections(&self) -> Option<&Gauge> {
+        None
+    }
 }
+
+/// A handler's choice to close the connection without answering (a `drop` fault): hyper
+/// closes a connection whose service fails, writing nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed without a response, as a fault asked")]
+pub struct Hangup;
 
 /// Protections against slow or greedy clients.
 #[derive(Debug, Clone, Copy)]
@@ -97,10 +110,8 @@ pub async fn serve<H: Handler>(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;
-            let service = service_fn(move |req| {
-                let handler = handler.clone();
-                async move { Ok::<_, std::convert::Infallible>(handler.handle(req, peer).await) }
-            });
+            let _open = handler.connections().map(Gauge::hold);
+            let service = service_fn(|req| handler.clone().handle(req, peer));
             let result = match tls {
                 Some(acceptor) => {
                     let stream = match tokio::time::timeout(

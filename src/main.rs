@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use ssp_sim::certs::CertPaths;
-use ssp_sim::cli::{CertsArgs, CheckArgs, Cli, Command, ServeArgs};
+use ssp_sim::cli::{CertsArgs, CheckArgs, Cli, Command, JwtArgs, ServeArgs};
 use ssp_sim::forwarder::Clients;
 use ssp_sim::server::Server;
 use ssp_sim::settings::{Overrides, Settings};
@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Certs(args)) => certs(args),
         Some(Command::Check(args)) => check(args),
+        Some(Command::Jwt(args)) => jwt(&args),
     }
 }
 
@@ -108,6 +109,15 @@ fn certs(args: CertsArgs) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Err(e) => fail(e, 1),
+    }
+}
+
+/// Exit 0 when the token made or decoded passes every rule, 1 when it does not or on error.
+fn jwt(args: &JwtArgs) -> ExitCode {
+    match ssp_sim::jwt_command::run(args, &mut std::io::stdout().lock()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(e) => fail(e, 1),
     }
 }

@@ -12,9 +12,12 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::checks::provider::{key, EndpointJwt, JwtMode};
 use crate::config_error::{ConfigError, Problems};
+use crate::error_catalog::ErrorCatalog;
+use crate::faults::{self, FaultSpec, Rule};
 use crate::forwarder::{Clients, HttpClient};
-use crate::interactions::{InteractionKey, InteractionSet, Interactions};
+use crate::interactions::{Capability, InteractionKey, InteractionSet, Interactions};
 
 /// The routes.toml shipped inside the binary, used when `./routes.toml` does not exist.
 pub const EMBEDDED: &str = include_str!("../routes.toml");
@@ -92,6 +95,33 @@ pub struct Endpoint {
     pub cpa_id: String,
     pub interactions: InteractionSet,
     pub backend: Backend,
+    /// Check 10's settings for this endpoint.
+    pub jwt: EndpointJwt,
+}
+
+/// The practice-based enablement switches of the built-in demo provider (GP Connect 1.2.7,
+/// #837): one for GP Connect as a whole and one per capability, all off unless routes.toml
+/// turns them on in `[provider.demo]`, because the specification requires them off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoSwitches {
+    pub gpconnect: bool,
+    pub foundations: bool,
+    pub appointments: bool,
+    pub structured: bool,
+    pub documents: bool,
+}
+
+impl DemoSwitches {
+    /// The switch of one capability (the global `gpconnect` switch is separate).
+    pub fn capability(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::Foundations => self.foundations,
+            Capability::Appointments => self.appointments,
+            Capability::Structured => self.structured,
+            Capability::Documents => self.documents,
+        }
+    }
 }
 
 /// A provider system: an AS record with its MHS endpoints.
@@ -101,6 +131,8 @@ pub struct Provider {
     pub ods_code: String,
     pub asid: Asid,
     pub party_key: String,
+    /// What the built-in demo provider has enabled for this practice.
+    pub demo: DemoSwitches,
     pub endpoints: Vec<Endpoint>,
     by_interaction: HashMap<InteractionKey, usize>,
 }
@@ -123,6 +155,8 @@ pub struct Registry {
     pub interactions: Arc<Interactions>,
     consumers: HashMap<Asid, Consumer>,
     providers: HashMap<Asid, Provider>,
+    /// The `[[fault]]` tables, validated; the gateway installs them on start and on reload.
+    pub faults: Vec<Rule>,
 }
 
 impl Registry {
@@ -147,6 +181,7 @@ impl Registry {
         file: &str,
         source: &str,
         interactions: &Arc<Interactions>,
+        catalog: &ErrorCatalog,
         clients: &Clients,
     ) -> Result<Self, ConfigError> {
         let raw: RawRoutes =
@@ -236,11 +271,13 @@ impl Registry {
                     }
                 }
                 let backend = parse_backend(&mut p, &e, &key, clients);
+                let jwt = parse_jwt(&mut p, &e, &key);
                 endpoints.push(Endpoint {
                     service_root: e.service_root.into_inner(),
                     cpa_id: e.cpa_id.unwrap_or_else(|| default_cpa.clone()),
                     interactions: set,
                     backend,
+                    jwt,
                 });
             }
             if let Some(asid) = asid {
@@ -251,17 +288,20 @@ impl Registry {
                         ods_code: raw_provider.ods_code,
                         asid,
                         party_key: raw_provider.party_key,
+                        demo: raw_provider.demo,
                         endpoints,
                         by_interaction,
                     },
                 );
             }
         }
+        let faults = faults::declared(&mut p, raw.fault, interactions, catalog);
         p.finish(Self {
             file: file.to_owned(),
             interactions: interactions.clone(),
             consumers,
             providers,
+            faults,
         })
     }
 }
@@ -273,6 +313,8 @@ struct RawRoutes {
     consumer: Vec<RawConsumer>,
     #[serde(default)]
     provider: Vec<RawProvider>,
+    #[serde(default)]
+    fault: Vec<Spanned<FaultSpec>>,
 }
 
 #[derive(Deserialize)]
@@ -291,6 +333,8 @@ struct RawProvider {
     name: String,
     ods_code: String,
     asid: Spanned<String>,
+    #[serde(default)]
+    demo: DemoSwitches,
     party_key: String,
     cpa_id: Option<String>,
     #[serde(default)]
@@ -307,6 +351,10 @@ struct RawEndpoint {
     /// PEM files presenting a client certificate to an HTTPS backend (TLS MA on the second leg).
     client_cert: Option<Spanned<PathBuf>>,
     client_key: Option<Spanned<PathBuf>>,
+    /// Overrides `--jwt-mode` for this endpoint.
+    jwt_mode: Option<JwtMode>,
+    /// A PEM public key: the endpoint then serves a signed-JWT API and verifies tokens with it.
+    jwt_key: Option<Spanned<PathBuf>>,
 }
 
 fn parse_asid(p: &mut Problems, raw: &Spanned<String>, key: &str) -> Option<Asid> {
@@ -357,6 +405,23 @@ fn check_service_root(p: &mut Problems, raw: &Spanned<String>, key: &str) {
     };
     if let Some(message) = problem {
         p.at(raw.span(), key, message);
+    }
+}
+
+fn parse_jwt(p: &mut Problems, e: &RawEndpoint, key: &dyn Fn(&str) -> String) -> EndpointJwt {
+    let verifier = e
+        .jwt_key
+        .as_ref()
+        .and_then(|path| match key::load(path.get_ref()) {
+            Ok(k) => Some(k),
+            Err(message) => {
+                p.at(path.span(), key("jwt_key"), message.to_string());
+                None
+            }
+        });
+    EndpointJwt {
+        mode: e.jwt_mode,
+        key: verifier,
     }
 }
 

@@ -61,8 +61,9 @@ pub mod ids {
     pub const ERROR_COMMUNICATING: &str = "error-communicating";
     pub const BAD_REQUEST: &str = "bad-request";
     pub const INTERNAL_SERVER_ERROR: &str = "internal-server-error";
+    pub const INVALID_RESOURCE: &str = "invalid-resource";
 
-    pub const REQUIRED: [&str; 9] = [
+    pub const REQUIRED: [&str; 10] = [
         ENDPOINT_VARIES,
         SENDER_NOT_AUTHORISED,
         RECEIVER_NOT_AUTHORISED,
@@ -72,6 +73,7 @@ pub mod ids {
         ERROR_COMMUNICATING,
         BAD_REQUEST,
         INTERNAL_SERVER_ERROR,
+        INVALID_RESOURCE,
     ];
 }
 

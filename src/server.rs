@@ -15,6 +15,7 @@ use crate::demo::DemoProvider;
 use crate::forwarder::Clients;
 use crate::gateway::Gateway;
 use crate::listener::{self, Limits};
+use crate::reload::{Hangups, Reloader};
 use crate::settings::Settings;
 use crate::startup::{self, RoutesSource};
 use crate::tls::{self, TlsError};
@@ -50,6 +51,9 @@ impl StartError {
 /// A simulator with its listeners bound.
 pub struct Server {
     gateway: Arc<Gateway>,
+    reloader: Arc<Reloader>,
+    hangups: Hangups,
+    admin_token: Option<String>,
     https: TcpListener,
     tls: TlsAcceptor,
     http: Option<TcpListener>,
@@ -91,12 +95,17 @@ impl Server {
             settings.error_catalog.as_deref(),
             &clients,
         )?;
-        let gateway = Arc::new(Gateway::new(
-            loaded.registry,
-            loaded.catalog,
-            DemoProvider::new(),
-            settings.backend_timeout,
-        ));
+        let gateway = Arc::new(
+            Gateway::new(
+                loaded.registry,
+                loaded.catalog,
+                DemoProvider::new()?,
+                settings.backend_timeout,
+            )
+            .with_provider_checks(settings.provider_checks)
+            .with_recording(settings.journal_size, settings.metrics),
+        );
+        let reloader = Arc::new(Reloader::new(routes.clone(), clients, gateway.clone()));
 
         let https = bind(settings.listen, "HTTPS", "listen").await?;
         let http = match settings.http_listen {
@@ -114,6 +123,9 @@ impl Server {
         };
         Ok(Self {
             gateway,
+            reloader,
+            hangups: Hangups::listen(),
+            admin_token: settings.admin_token.clone(),
             https,
             tls,
             http,
@@ -153,6 +165,7 @@ impl Server {
     pub async fn run(self) {
         let mut tasks = tokio::task::JoinSet::new();
         let stop = self.stop.subscribe();
+        tasks.spawn(self.reloader.clone().watch(self.hangups, stop.clone()));
         tasks.spawn(listener::serve(
             self.https,
             Some(self.tls),
@@ -173,7 +186,11 @@ impl Server {
             tasks.spawn(listener::serve(
                 admin,
                 None,
-                Arc::new(Admin::new(self.gateway.clone())),
+                Arc::new(Admin::new(
+                    self.gateway.clone(),
+                    self.reloader,
+                    self.admin_token,
+                )),
                 self.limits,
                 stop,
             ));

@@ -9,6 +9,7 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+use crate::checks::provider::{JwtMode, Policy};
 use crate::config_error::{ConfigError, Problem};
 use crate::tls::ClientAuth;
 
@@ -39,6 +40,11 @@ struct Raw {
     max_connections: usize,
     error_catalog: Option<PathBuf>,
     interactions: Option<PathBuf>,
+    jwt_mode: JwtMode,
+    jwt_clock_skew_s: u64,
+    journal_size: usize,
+    metrics: bool,
+    admin_token: Option<String>,
 }
 
 /// Validated settings of `serve`.
@@ -59,6 +65,14 @@ pub struct Settings {
     pub error_catalog: Option<PathBuf>,
     /// `None` means `./catalog/interactions.toml`, or the embedded copy when that is missing.
     pub interactions: Option<PathBuf>,
+    /// Check 10 (the provider-side checks): mode and clock skew.
+    pub provider_checks: Policy,
+    /// How many recent requests the journal keeps; 0 turns it off.
+    pub journal_size: usize,
+    /// Whether requests are counted for `GET /metrics`.
+    pub metrics: bool,
+    /// When set, the admin API asks for `Authorization: Bearer <token>`.
+    pub admin_token: Option<String>,
 }
 
 /// Flag values; `None` leaves the lower layers in force.
@@ -72,6 +86,10 @@ pub struct Overrides {
     pub admin_listen: Option<String>,
     pub log_format: Option<LogFormat>,
     pub backend_timeout_ms: Option<u64>,
+    pub jwt_mode: Option<JwtMode>,
+    pub jwt_clock_skew_s: Option<u64>,
+    pub journal_size: Option<usize>,
+    pub metrics: Option<bool>,
 }
 
 fn path_string(p: &Option<PathBuf>) -> Option<String> {
@@ -101,6 +119,10 @@ impl Settings {
                 .set_default("backend_timeout_ms", 30_000)?
                 .set_default("header_timeout_ms", 30_000)?
                 .set_default("max_connections", 4096)?
+                .set_default("jwt_mode", "enforce")?
+                .set_default("jwt_clock_skew_s", Policy::default().clock_skew_s)?
+                .set_default("journal_size", 1000)?
+                .set_default("metrics", true)?
                 .add_source(File::from(file_path.as_path()).format(FileFormat::Toml).required(required))
                 .add_source(Environment::with_prefix("SSP_SIM").prefix_separator("_").try_parsing(true).source(Some(env)))
                 .set_override_option("routes", path_string(&flags.routes))?
@@ -111,6 +133,10 @@ impl Settings {
                 .set_override_option("admin_listen", flags.admin_listen.clone())?
                 .set_override_option("log_format", flags.log_format.map(|c| format!("{c:?}").to_lowercase()))?
                 .set_override_option("backend_timeout_ms", flags.backend_timeout_ms)?
+                .set_override_option("jwt_mode", flags.jwt_mode.map(|m| format!("{m:?}").to_lowercase()))?
+                .set_override_option("jwt_clock_skew_s", flags.jwt_clock_skew_s)?
+                .set_override_option("journal_size", flags.journal_size.map(|n| n as u64))?
+                .set_override_option("metrics", flags.metrics)?
                 .build()?
                 .try_deserialize::<Raw>()
         })()
@@ -148,6 +174,24 @@ impl Settings {
             "off" => None,
             text => addr("admin_listen", text),
         };
+        // Faults and reloads change what the simulator answers: beyond this machine, only
+        // someone holding the token may use them.
+        if admin_listen.is_some_and(|a| !a.ip().is_loopback()) && raw.admin_token.is_none() {
+            problems.push(Problem {
+                file: shown.to_owned(),
+                line: None,
+                key: Some("admin_token".into()),
+                message: "the admin API listens beyond loopback; set admin_token (in the settings file or SSP_SIM_ADMIN_TOKEN) or listen on 127.0.0.1".into(),
+            });
+        }
+        if raw.admin_token.as_deref() == Some("") {
+            problems.push(Problem {
+                file: shown.to_owned(),
+                line: None,
+                key: Some("admin_token".into()),
+                message: "is empty; give a secret, or leave it out".into(),
+            });
+        }
         if raw.max_connections == 0 {
             problems.push(Problem {
                 file: shown.to_owned(),
@@ -170,6 +214,13 @@ impl Settings {
                 max_connections: raw.max_connections,
                 error_catalog: raw.error_catalog,
                 interactions: raw.interactions,
+                provider_checks: Policy {
+                    mode: raw.jwt_mode,
+                    clock_skew_s: raw.jwt_clock_skew_s,
+                },
+                journal_size: raw.journal_size,
+                metrics: raw.metrics,
+                admin_token: raw.admin_token,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -230,6 +281,52 @@ mod tests {
         };
         let s = Settings::load(Some(&file), vars, &flags).unwrap();
         assert_eq!(s.listen.port(), 1003);
+    }
+
+    #[test]
+    fn jwt_mode_and_clock_skew_layer_like_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "jwt_mode = \"report\"\n");
+        let s = Settings::load(Some(&file), HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(s.provider_checks.mode, JwtMode::Report);
+        assert_eq!(s.provider_checks.clock_skew_s, 30);
+        let vars = env(&[("SSP_SIM_JWT_CLOCK_SKEW_S", "5")]);
+        let flags = Overrides {
+            jwt_mode: Some(JwtMode::Off),
+            ..Default::default()
+        };
+        let s = Settings::load(Some(&file), vars, &flags).unwrap();
+        assert_eq!(
+            s.provider_checks,
+            Policy {
+                mode: JwtMode::Off,
+                clock_skew_s: 5
+            }
+        );
+    }
+
+    #[test]
+    fn an_admin_api_beyond_loopback_needs_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "admin_listen = \"0.0.0.0:8444\"\n");
+        let err = Settings::load(Some(&file), HashMap::new(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin_token: the admin API listens beyond loopback"),
+            "{err}"
+        );
+        let vars = env(&[
+            ("SSP_SIM_ADMIN_TOKEN", "s3cret"),
+            ("SSP_SIM_JOURNAL_SIZE", "5"),
+        ]);
+        let flags = Overrides {
+            metrics: Some(false),
+            ..Default::default()
+        };
+        let s = Settings::load(Some(&file), vars, &flags).unwrap();
+        assert_eq!(s.admin_token.as_deref(), Some("s3cret"));
+        assert_eq!((s.journal_size, s.metrics), (5, false));
     }
 
     #[test]

@@ -35,10 +35,11 @@ impl RoutesSource {
         }
     }
 
-    /// Reads and validates the routes.
+    /// Reads and validates the routes (faults are checked against `catalog`).
     pub fn load(
         &self,
         interactions: &Arc<Interactions>,
+        catalog: &ErrorCatalog,
         clients: &Clients,
     ) -> Result<Registry, ConfigError> {
         let name = self.describe();
@@ -48,7 +49,7 @@ impl RoutesSource {
             })?,
             Self::Embedded => registry::EMBEDDED.to_owned(),
         };
-        Registry::parse(&name, &text, interactions, clients)
+        Registry::parse(&name, &text, interactions, catalog, clients)
     }
 }
 
@@ -75,9 +76,11 @@ pub fn load(
         }
         None => ErrorCatalog::embedded(),
     };
-    let registry = match &interactions {
-        Ok(i) => routes.load(i, clients),
-        Err(_) => Err(ConfigError {
+    // The routes are checked against both catalogues; without them there is nothing to
+    // check against, and their own problems are reported below.
+    let registry = match (&interactions, &catalog) {
+        (Ok(i), Ok(c)) => routes.load(i, c, clients),
+        _ => Err(ConfigError {
             problems: Vec::new(),
         }),
     };
@@ -97,7 +100,8 @@ pub fn load(
     }
 }
 
-fn load_interactions(file: Option<&Path>) -> Result<Interactions, ConfigError> {
+/// The interaction catalogue: `file`, else `./catalog/interactions.toml`, else the embedded one.
+pub fn load_interactions(file: Option<&Path>) -> Result<Interactions, ConfigError> {
     let default = Path::new("catalog/interactions.toml");
     let path = file.or(default.exists().then_some(default));
     match path {

@@ -10,8 +10,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_ssp-sim");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn run(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN).args(args).current_dir(dir).output().expect("run ssp-sim");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run ssp-sim");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -58,7 +66,14 @@ party_key = "C1-1"
 "#,
     )
     .unwrap();
-    let (code, text) = run(Path::new(ROOT), &["check", "--routes", dir.path().join("bad.toml").to_str().unwrap()]);
+    let (code, text) = run(
+        Path::new(ROOT),
+        &[
+            "check",
+            "--routes",
+            dir.path().join("bad.toml").to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, 1, "{text}");
     for expected in [
         "bad.toml:3: consumer[0].asid: `12x` is not an ASID",
@@ -75,9 +90,19 @@ party_key = "C1-1"
 fn check_names_an_unknown_key_and_its_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("r.toml"), "[[consumer]]\nname = \"a\"\nasid = \"1\"\nods_code = \"A\"\ninteractions = [\"*\"]\nmay_send_to = [\"*\"]\ncolour = \"red\"\n").unwrap();
-    let (code, text) = run(Path::new(ROOT), &["check", "--routes", dir.path().join("r.toml").to_str().unwrap()]);
+    let (code, text) = run(
+        Path::new(ROOT),
+        &[
+            "check",
+            "--routes",
+            dir.path().join("r.toml").to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, 1);
-    assert!(text.contains("r.toml:7") && text.contains("unknown field `colour`"), "{text}");
+    assert!(
+        text.contains("r.toml:7") && text.contains("unknown field `colour`"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -85,7 +110,13 @@ fn certs_writes_five_pem_files_and_will_not_overwrite_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let (code, text) = run(dir.path(), &["certs", "--dir", "pki", "--san", "ssp.test"]);
     assert_eq!(code, 0, "{text}");
-    for file in ["ca.pem", "server.pem", "server-key.pem", "client.pem", "client-key.pem"] {
+    for file in [
+        "ca.pem",
+        "server.pem",
+        "server-key.pem",
+        "client.pem",
+        "client-key.pem",
+    ] {
         assert!(dir.path().join("pki").join(file).exists(), "{file}");
     }
     let (code, text) = run(dir.path(), &["certs", "--dir", "pki"]);
@@ -97,9 +128,15 @@ fn certs_writes_five_pem_files_and_will_not_overwrite_without_force() {
 #[test]
 fn serve_with_a_bad_address_exits_1_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, text) = run(dir.path(), &["serve", "--listen", "nowhere", "--admin-listen", "off"]);
+    let (code, text) = run(
+        dir.path(),
+        &["serve", "--listen", "nowhere", "--admin-listen", "off"],
+    );
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("listen: `nowhere` is not an address"), "{text}");
+    assert!(
+        text.contains("listen: `nowhere` is not an address"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -107,7 +144,10 @@ fn serve_exits_2_when_the_port_is_taken() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let (code, text) = run(dir.path(), &["serve", "--listen", &addr, "--admin-listen", "off"]);
+    let (code, text) = run(
+        dir.path(),
+        &["serve", "--listen", &addr, "--admin-listen", "off"],
+    );
     assert_eq!(code, 2, "{text}");
     assert!(text.contains(&format!("cannot listen on {addr}")), "{text}");
 }
@@ -134,13 +174,22 @@ fn serve_starts_on_embedded_defaults_prints_its_listeners_and_stops_cleanly_on_s
         }
     }
     let text = seen.join("\n");
-    assert!(text.contains("generated dev certificates in certs"), "{text}");
+    assert!(
+        text.contains("generated dev certificates in certs"),
+        "{text}"
+    );
     assert!(text.contains("routes:    routes.toml (embedded)"), "{text}");
     assert!(text.contains("https:     https://127.0.0.1:"), "{text}");
-    assert!(text.contains("client certificate: certs/client.pem"), "{text}");
+    assert!(
+        text.contains("client certificate: certs/client.pem"),
+        "{text}"
+    );
     assert!(dir.path().join("certs/client.pem").exists());
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -148,7 +197,10 @@ fn serve_starts_on_embedded_defaults_prints_its_listeners_and_stops_cleanly_on_s
             assert_eq!(status.code(), Some(0));
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "ssp-sim did not stop on SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssp-sim did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -19,7 +19,11 @@ async fn path_and_query_reach_the_backend_byte_for_byte_below_its_base() {
     let backend = Backend::start().await;
     let sim = Sim::start(&routes(&format!("{}/base/gpc", backend.url()))).await;
     let query = "identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9690937278&_x=a+b&_y=%2F";
-    let call = Call::new(Method::GET, format!("{ROOT}/Patient?{query}"), "urn:nhs:names:services:gpconnect:fhir:rest:search:patient-1");
+    let call = Call::new(
+        Method::GET,
+        format!("{ROOT}/Patient?{query}"),
+        "urn:nhs:names:services:gpconnect:fhir:rest:search:patient-1",
+    );
     assert_eq!(sim.client().send(call).await.status, StatusCode::OK);
     let call = Call::new(Method::GET, format!("{ROOT}/Patient/2"), READ_PATIENT);
     assert_eq!(sim.client().send(call).await.status, StatusCode::OK);
@@ -42,7 +46,13 @@ async fn ssp_headers_and_authorization_pass_hop_by_hop_are_dropped_and_forwardin
     let trace = call.trace_id().to_owned();
     sim.client().send(call).await;
     let got = &backend.requests()[0];
-    let h = |name: &str| got.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let h = |name: &str| {
+        got.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
     assert_eq!(h("ssp-traceid"), trace);
     assert_eq!(h("ssp-from"), CONSUMER);
     assert_eq!(h("ssp-to"), PROVIDER);
@@ -53,7 +63,11 @@ async fn ssp_headers_and_authorization_pass_hop_by_hop_are_dropped_and_forwardin
     assert!(got.headers.get("proxy-authorization").is_none());
     assert_eq!(h("host"), backend.addr.to_string());
     assert_eq!(h("x-forwarded-for"), "127.0.0.1");
-    assert!(h("forwarded").starts_with("for=127.0.0.1;proto=https;host="), "{}", h("forwarded"));
+    assert!(
+        h("forwarded").starts_with("for=127.0.0.1;proto=https;host="),
+        "{}",
+        h("forwarded")
+    );
     sim.stop().await;
 }
 
@@ -62,15 +76,21 @@ async fn post_bodies_arrive_intact_and_responses_come_back_intact() {
     let backend = Backend::with(|got| {
         let mut r = Response::new(ssp_sim::body::full(got.body.clone()));
         *r.status_mut() = StatusCode::CREATED;
-        r.headers_mut().insert("content-type", "application/fhir+json".parse().unwrap());
-        r.headers_mut().insert("location", "Appointment/9".parse().unwrap());
+        r.headers_mut()
+            .insert("content-type", "application/fhir+json".parse().unwrap());
+        r.headers_mut()
+            .insert("location", "Appointment/9".parse().unwrap());
         r
     })
     .await;
     let sim = Sim::start(&routes(&backend.url())).await;
     let body = r#"{"resourceType":"Appointment","status":"booked"}"#;
-    let call = Call::new(Method::POST, format!("{ROOT}/Appointment"), "urn:nhs:names:services:gpconnect:fhir:rest:create:appointment-1")
-        .body("application/fhir+json;charset=utf-8", body);
+    let call = Call::new(
+        Method::POST,
+        format!("{ROOT}/Appointment"),
+        "urn:nhs:names:services:gpconnect:fhir:rest:create:appointment-1",
+    )
+    .body("application/fhir+json;charset=utf-8", body);
     let reply = sim.client().send(call).await;
     assert_eq!(reply.status, StatusCode::CREATED);
     assert_eq!(reply.header("location"), "Appointment/9");
@@ -81,16 +101,23 @@ async fn post_bodies_arrive_intact_and_responses_come_back_intact() {
 
 #[tokio::test]
 async fn gzip_bodies_pass_through_untouched() {
-    let compressed: &'static [u8] = &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xab, 0xae, 5, 0, 0x43, 0xbf, 0xa6, 0xa3, 2, 0, 0, 0];
+    let compressed: &'static [u8] = &[
+        0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xab, 0xae, 5, 0, 0x43, 0xbf, 0xa6, 0xa3, 2, 0, 0, 0,
+    ];
     let backend = Backend::with(move |_| {
         let mut r = Response::new(ssp_sim::body::full(compressed));
-        r.headers_mut().insert("content-encoding", "gzip".parse().unwrap());
-        r.headers_mut().insert("content-type", "application/fhir+json".parse().unwrap());
+        r.headers_mut()
+            .insert("content-encoding", "gzip".parse().unwrap());
+        r.headers_mut()
+            .insert("content-type", "application/fhir+json".parse().unwrap());
         r
     })
     .await;
     let sim = Sim::start(&routes(&backend.url())).await;
-    let reply = sim.client().send(Call::metadata().header("Accept-Encoding", "gzip")).await;
+    let reply = sim
+        .client()
+        .send(Call::metadata().header("Accept-Encoding", "gzip"))
+        .await;
     assert_eq!(reply.header("content-encoding"), "gzip");
     assert_eq!(reply.body, compressed);
     assert_eq!(backend.requests()[0].headers["accept-encoding"], "gzip");
@@ -106,7 +133,12 @@ async fn backend_connections_are_kept_alive_and_reused() {
         assert_eq!(client.send(Call::metadata()).await.status, StatusCode::OK);
     }
     let peers: std::collections::HashSet<_> = backend.requests().iter().map(|r| r.peer).collect();
-    assert_eq!(peers.len(), 1, "20 sequential requests used {} backend connections", peers.len());
+    assert_eq!(
+        peers.len(),
+        1,
+        "20 sequential requests used {} backend connections",
+        peers.len()
+    );
     sim.stop().await;
 }
 
@@ -118,7 +150,10 @@ async fn responses_stream_chunk_by_chunk_without_waiting_for_the_end() {
         let wait = release.lock().unwrap().take();
         let chunks = futures_util::stream::unfold((0, wait), |(i, wait)| async move {
             match i {
-                0 => Some((Ok::<_, ssp_sim::body::BoxError>(Frame::data(Bytes::from_static(b"first,"))), (1, wait))),
+                0 => Some((
+                    Ok::<_, ssp_sim::body::BoxError>(Frame::data(Bytes::from_static(b"first,"))),
+                    (1, wait),
+                )),
                 1 => {
                     // The second chunk is only sent once the client has seen the first.
                     let _ = wait?.await;
@@ -128,23 +163,33 @@ async fn responses_stream_chunk_by_chunk_without_waiting_for_the_end() {
             }
         });
         let mut r = Response::new(ssp_sim::body::stream(StreamBody::new(chunks)));
-        r.headers_mut().insert("content-type", "application/fhir+json".parse().unwrap());
+        r.headers_mut()
+            .insert("content-type", "application/fhir+json".parse().unwrap());
         r
     })
     .await;
     let sim = Sim::start(&routes(&backend.url())).await;
-    let tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths)).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+    let tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths))
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let call = Call::metadata();
     let mut request = Request::builder().uri(format!("/{}", call.target));
     for (k, v) in &call.headers {
         request = request.header(k, v);
     }
-    let response = sender.send_request(request.body(http_body_util::Empty::<Bytes>::new()).unwrap()).await.unwrap();
+    let response = sender
+        .send_request(request.body(http_body_util::Empty::<Bytes>::new()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.headers()["transfer-encoding"], "chunked");
     let mut body = response.into_body();
-    let first = tokio::time::timeout(Duration::from_secs(5), body.frame()).await.expect("first chunk streamed before the body ended");
+    let first = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("first chunk streamed before the body ended");
     assert_eq!(first.unwrap().unwrap().into_data().unwrap(), "first,");
     release_tx.send(()).unwrap();
     let rest = body.collect().await.unwrap().to_bytes();
@@ -159,21 +204,41 @@ async fn a_100_mb_upload_streams_through_without_buffering() {
     let backend = Backend::start().await;
     let sim = Sim::start(&routes(&backend.url())).await;
     let before = peak_rss();
-    let tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths)).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+    let tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths))
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let chunk = Bytes::from(vec![b'x'; CHUNK]);
-    let chunks = futures_util::stream::iter((0..SIZE / CHUNK).map(move |_| Ok::<_, std::io::Error>(Frame::data(chunk.clone()))));
-    let call = Call::new(Method::POST, format!("{ROOT}/Appointment"), "urn:nhs:names:services:gpconnect:fhir:rest:create:appointment-1");
-    let mut request = Request::builder().method(Method::POST).uri(format!("/{}", call.target)).header("content-type", "application/fhir+json");
+    let chunks = futures_util::stream::iter(
+        (0..SIZE / CHUNK).map(move |_| Ok::<_, std::io::Error>(Frame::data(chunk.clone()))),
+    );
+    let call = Call::new(
+        Method::POST,
+        format!("{ROOT}/Appointment"),
+        "urn:nhs:names:services:gpconnect:fhir:rest:create:appointment-1",
+    );
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/{}", call.target))
+        .header("content-type", "application/fhir+json");
     for (k, v) in &call.headers {
         request = request.header(k, v);
     }
-    let response = sender.send_request(request.body(StreamBody::new(chunks)).unwrap()).await.unwrap();
+    let response = sender
+        .send_request(request.body(StreamBody::new(chunks)).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(backend.requests()[0].body_len, SIZE);
     let grown = peak_rss().saturating_sub(before);
-    assert!(grown < 40 * 1024 * 1024, "peak memory grew by {} MiB for a 100 MiB upload", grown >> 20);
+    assert!(
+        grown < 40 * 1024 * 1024,
+        "peak memory grew by {} MiB for a 100 MiB upload",
+        grown >> 20
+    );
     sim.stop().await;
 }
 
@@ -204,19 +269,69 @@ async fn a_broken_backend_response_is_error_communicating() {
     let sim = Sim::start(&routes(&format!("http://{addr}"))).await;
     let reply = sim.client().send(Call::metadata()).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
-    assert_eq!(reply.display(), format!("ERROR_COMMUNICATING_TO_ENDPOINT_URL_{ROOT}/metadata"));
+    assert_eq!(
+        reply.display(),
+        format!("ERROR_COMMUNICATING_TO_ENDPOINT_URL_{ROOT}/metadata")
+    );
     sim.stop().await;
 }
 
 #[tokio::test]
 async fn a_silent_backend_times_out_as_error_communicating() {
     let addr = raw_backend(None).await;
-    let overrides = Overrides { backend_timeout_ms: Some(300), ..Default::default() };
+    let overrides = Overrides {
+        backend_timeout_ms: Some(300),
+        ..Default::default()
+    };
     let sim = Sim::start_with(&routes(&format!("http://{addr}")), overrides).await;
     let started = std::time::Instant::now();
     let reply = sim.client().send(Call::metadata()).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(reply.header("ssp-sim-diagnostics").contains("no response within"), "{:?}", reply.headers);
+    assert!(
+        reply
+            .header("ssp-sim-diagnostics")
+            .contains("no response within"),
+        "{:?}",
+        reply.headers
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn https_backends_get_the_configured_client_certificate() {
+    let pki = Pki::new();
+    let backend = Backend::https(&pki.paths).await;
+    let url = format!("https://localhost:{}", backend.addr.port());
+    let with_identity = routes(&url).replace(
+        &format!("backend = \"{url}\""),
+        &format!(
+            "backend = \"{url}\"\n  client_cert = \"{}\"\n  client_key = \"{}\"",
+            pki.paths.client().display(),
+            pki.paths.client_key().display()
+        ),
+    );
+    let sim = Sim::start_with_pki(&with_identity, Overrides::default(), pki).await;
+    let reply = sim.client().send(Call::metadata()).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(backend.requests().len(), 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_https_backend_that_refuses_our_certificate_is_error_communicating() {
+    let pki = Pki::new();
+    let backend = Backend::https(&pki.paths).await;
+    let url = format!("https://localhost:{}", backend.addr.port());
+    // No client_cert configured: the backend's TLS MA refuses the connection.
+    let sim = Sim::start_with_pki(&routes(&url), Overrides::default(), pki).await;
+    let reply = sim.client().send(Call::metadata()).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert!(backend.requests().is_empty());
     sim.stop().await;
 }

@@ -14,8 +14,16 @@ async fn sim_with_backend() -> (Sim, Backend) {
 
 /// Checks the fixed parts every SSP error shares: headers, the 1.2.7 coding, diagnostics = display.
 fn assert_ssp_error(reply: &Reply, status: u16, code: &str, display: &str, trace_id: &str) {
-    assert_eq!(reply.status.as_u16(), status, "{}", String::from_utf8_lossy(&reply.body));
-    assert_eq!(reply.header("content-type"), "application/fhir+json;charset=utf-8");
+    assert_eq!(
+        reply.status.as_u16(),
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        "application/fhir+json;charset=utf-8"
+    );
     assert_eq!(reply.header("cache-control"), "no-store");
     assert_eq!(reply.header("ssp-traceid"), trace_id);
     let json = reply.json();
@@ -26,7 +34,10 @@ fn assert_ssp_error(reply: &Reply, status: u16, code: &str, display: &str, trace
     assert_eq!(issue["severity"], "error");
     let coding = &issue["details"]["coding"][0];
     assert_eq!(coding["code"], status.to_string());
-    assert_eq!(coding["system"], "http://fhir.nhs.net/ValueSet/gpconnect-schedule-response-code-1-0");
+    assert_eq!(
+        coding["system"],
+        "http://fhir.nhs.net/ValueSet/gpconnect-schedule-response-code-1-0"
+    );
     assert_eq!(coding["display"], display);
     assert_eq!(issue["diagnostics"], display);
 }
@@ -54,7 +65,10 @@ async fn method_check_refuses_patch_with_the_405_shape() {
     assert!(json.get("id").is_none());
     assert_eq!(json["issue"][0]["severity"], "fatal");
     assert_eq!(json["issue"][0]["code"], "forbidden");
-    assert_eq!(json["issue"][0]["details"]["coding"][0]["display"], "405: Method Not Allowed");
+    assert_eq!(
+        json["issue"][0]["details"]["coding"][0]["display"],
+        "405: Method Not Allowed"
+    );
     assert!(backend.requests().is_empty());
     sim.stop().await;
 }
@@ -66,8 +80,15 @@ async fn target_check_refuses_a_path_without_an_absolute_url() {
     let reply = sim.client().send(call).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     let json = reply.json();
-    assert_eq!(json["issue"][0]["details"]["coding"][0]["code"], "BAD_REQUEST");
-    assert!(reply.diagnostics().contains("absolute URL"), "{}", reply.diagnostics());
+    assert_eq!(
+        json["issue"][0]["details"]["coding"][0]["code"],
+        "BAD_REQUEST"
+    );
+    assert!(
+        reply.diagnostics().contains("absolute URL"),
+        "{}",
+        reply.diagnostics()
+    );
     sim.stop().await;
 }
 
@@ -76,16 +97,35 @@ async fn header_check_names_each_missing_or_malformed_header() {
     let (sim, backend) = sim_with_backend().await;
     let client = sim.client();
     for (call, expect) in [
-        (Call::metadata().without("Ssp-TraceID"), "Ssp-TraceID header is missing"),
-        (Call::metadata().header("Ssp-TraceID", "not-a-uuid"), "Ssp-TraceID header must be a UUID"),
-        (Call::metadata().without("Ssp-From"), "Ssp-From header is missing"),
-        (Call::metadata().header("Ssp-To", "91899919873x"), "Ssp-To header must be an ASID"),
-        (Call::metadata().header("Ssp-InteractionID", "urn:nope"), "Ssp-InteractionID header `urn:nope`"),
+        (
+            Call::metadata().without("Ssp-TraceID"),
+            "Ssp-TraceID header is missing",
+        ),
+        (
+            Call::metadata().header("Ssp-TraceID", "not-a-uuid"),
+            "Ssp-TraceID header must be a UUID",
+        ),
+        (
+            Call::metadata().without("Ssp-From"),
+            "Ssp-From header is missing",
+        ),
+        (
+            Call::metadata().header("Ssp-To", "91899919873x"),
+            "Ssp-To header must be an ASID",
+        ),
+        (
+            Call::metadata().header("Ssp-InteractionID", "urn:nope"),
+            "Ssp-InteractionID header `urn:nope`",
+        ),
     ] {
         let reply = client.send(call).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         assert_eq!(reply.header("cache-control"), "no-store");
-        assert!(reply.diagnostics().contains(expect), "{} lacks {expect}", reply.diagnostics());
+        assert!(
+            reply.diagnostics().contains(expect),
+            "{} lacks {expect}",
+            reply.diagnostics()
+        );
     }
     assert!(backend.requests().is_empty());
     sim.stop().await;
@@ -98,27 +138,56 @@ async fn sender_check_refuses_an_unknown_or_unauthorised_asid() {
     let call = Call::metadata().header("Ssp-From", "100000000001");
     let trace = call.trace_id().to_owned();
     let reply = client.send(call).await;
-    assert_ssp_error(&reply, 403, "forbidden", "ASID_CHECK_FAILED_MESSAGESENDER_100000000001", &trace);
+    assert_ssp_error(
+        &reply,
+        403,
+        "forbidden",
+        "ASID_CHECK_FAILED_MESSAGESENDER_100000000001",
+        &trace,
+    );
     // The limited consumer may not initiate a structured record request.
-    let call = Call::new(Method::POST, format!("{ROOT}/structured/Patient/$gpc.getstructuredrecord"), STRUCTURED)
-        .header("Ssp-From", "200000000360");
+    let call = Call::new(
+        Method::POST,
+        format!("{ROOT}/structured/Patient/$gpc.getstructuredrecord"),
+        STRUCTURED,
+    )
+    .header("Ssp-From", "200000000360");
     let trace = call.trace_id().to_owned();
     let reply = client.send(call).await;
-    assert_ssp_error(&reply, 403, "forbidden", "ASID_CHECK_FAILED_MESSAGESENDER_200000000360", &trace);
+    assert_ssp_error(
+        &reply,
+        403,
+        "forbidden",
+        "ASID_CHECK_FAILED_MESSAGESENDER_200000000360",
+        &trace,
+    );
     sim.stop().await;
 }
 
 #[tokio::test]
 async fn receiver_check_refuses_a_provider_without_an_endpoint_for_the_interaction() {
     let (sim, _backend) = sim_with_backend().await;
-    let call = Call::new(Method::POST, "https://second.example.nhs.uk/B82617/STU3/1/gpconnect/Patient/$gpc.getstructuredrecord", STRUCTURED)
-        .header("Ssp-To", "918999198993");
+    let call = Call::new(
+        Method::POST,
+        "https://second.example.nhs.uk/B82617/STU3/1/gpconnect/Patient/$gpc.getstructuredrecord",
+        STRUCTURED,
+    )
+    .header("Ssp-To", "918999198993");
     let trace = call.trace_id().to_owned();
     let reply = sim.client().send(call).await;
-    assert_ssp_error(&reply, 403, "forbidden", "PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_918999198993", &trace);
+    assert_ssp_error(
+        &reply,
+        403,
+        "forbidden",
+        "PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_918999198993",
+        &trace,
+    );
     let call = Call::metadata().header("Ssp-To", "999999999999");
     let reply = sim.client().send(call).await;
-    assert_eq!(reply.display(), "PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_999999999999");
+    assert_eq!(
+        reply.display(),
+        "PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_999999999999"
+    );
     sim.stop().await;
 }
 
@@ -166,13 +235,27 @@ async fn media_type_check_refuses_non_fhir_accept_format_and_content_type() {
     let client = sim.client();
     for call in [
         Call::metadata().header("Accept", "text/html"),
-        Call::new(Method::GET, format!("{ROOT}/metadata?_format=text/html"), METADATA),
-        Call::new(Method::POST, format!("{ROOT}/Patient/$gpc.registerpatient"), "urn:nhs:names:services:gpconnect:fhir:operation:gpc.registerpatient-1")
-            .body("text/plain", "hello"),
+        Call::new(
+            Method::GET,
+            format!("{ROOT}/metadata?_format=text/html"),
+            METADATA,
+        ),
+        Call::new(
+            Method::POST,
+            format!("{ROOT}/Patient/$gpc.registerpatient"),
+            "urn:nhs:names:services:gpconnect:fhir:operation:gpc.registerpatient-1",
+        )
+        .body("text/plain", "hello"),
     ] {
         let trace = call.trace_id().to_owned();
         let reply = client.send(call).await;
-        assert_ssp_error(&reply, 415, "not-supported", "Unsupported_Media_Type", &trace);
+        assert_ssp_error(
+            &reply,
+            415,
+            "not-supported",
+            "Unsupported_Media_Type",
+            &trace,
+        );
         assert!(!reply.header("ssp-sim-diagnostics").is_empty());
     }
     assert!(backend.requests().is_empty());
@@ -187,7 +270,10 @@ async fn checks_run_in_order_so_the_first_failure_answers() {
         .header("Ssp-From", "100000000001")
         .header("Accept", "text/html");
     let reply = sim.client().send(call).await;
-    assert_eq!(reply.display(), "ASID_CHECK_FAILED_MESSAGESENDER_100000000001");
+    assert_eq!(
+        reply.display(),
+        "ASID_CHECK_FAILED_MESSAGESENDER_100000000001"
+    );
     sim.stop().await;
 }
 

@@ -14,8 +14,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn sim(client_auth: Option<ClientAuth>) -> (Sim, Backend) {
     let backend = Backend::start().await;
-    let overrides = Overrides { client_auth, ..Default::default() };
-    (Sim::start_with(&routes(&backend.url()), overrides).await, backend)
+    let overrides = Overrides {
+        client_auth,
+        ..Default::default()
+    };
+    (
+        Sim::start_with(&routes(&backend.url()), overrides).await,
+        backend,
+    )
 }
 
 #[tokio::test]
@@ -41,7 +47,10 @@ async fn a_certificate_from_another_ca_is_refused() {
 async fn optional_client_auth_admits_no_certificate_but_still_refuses_a_foreign_one() {
     let (sim, _backend) = sim(Some(ClientAuth::Optional)).await;
     let anonymous = Client::new(sim.addr, &sim.pki.paths, None);
-    assert_eq!(anonymous.send(Call::metadata()).await.status, StatusCode::OK);
+    assert_eq!(
+        anonymous.send(Call::metadata()).await.status,
+        StatusCode::OK
+    );
     let stranger = Pki::new();
     let foreign = Client::new(sim.addr, &sim.pki.paths, Some(&stranger.paths));
     assert!(foreign.try_send(Call::metadata()).await.is_err());
@@ -52,7 +61,10 @@ async fn optional_client_auth_admits_no_certificate_but_still_refuses_a_foreign_
 async fn no_client_auth_serves_anyone() {
     let (sim, _backend) = sim(Some(ClientAuth::None)).await;
     let anonymous = Client::new(sim.addr, &sim.pki.paths, None);
-    assert_eq!(anonymous.send(Call::metadata()).await.status, StatusCode::OK);
+    assert_eq!(
+        anonymous.send(Call::metadata()).await.status,
+        StatusCode::OK
+    );
     sim.stop().await;
 }
 
@@ -85,10 +97,18 @@ async fn only_tls_1_2_and_1_3_with_aes_gcm_are_offered() {
     sim.stop().await;
 }
 
-async fn handshake(addr: std::net::SocketAddr, config: rustls::ClientConfig) -> std::io::Result<()> {
+async fn handshake(
+    addr: std::net::SocketAddr,
+    config: rustls::ClientConfig,
+) -> std::io::Result<()> {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(addr).await?;
-    let mut tls = connector.connect(rustls_pki_types::ServerName::try_from("localhost").unwrap(), tcp).await?;
+    let mut tls = connector
+        .connect(
+            rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await?;
     tls.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await?;
     let mut buf = [0u8; 16];
     let n = tls.read(&mut buf).await?;
@@ -101,9 +121,14 @@ async fn handshake(addr: std::net::SocketAddr, config: rustls::ClientConfig) -> 
 #[tokio::test]
 async fn the_plain_http_listener_runs_the_same_checks() {
     let backend = Backend::start().await;
-    let overrides = Overrides { http_listen: Some("127.0.0.1:0".into()), ..Default::default() };
+    let overrides = Overrides {
+        http_listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    };
     let sim = Sim::start_with(&routes(&backend.url()), overrides).await;
-    let mut tcp = tokio::net::TcpStream::connect(sim.http.unwrap()).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(sim.http.unwrap())
+        .await
+        .unwrap();
     let request = format!(
         "GET /{ROOT}/metadata HTTP/1.1\r\nhost: localhost\r\nssp-traceid: {}\r\nssp-from: 100000000001\r\nssp-to: {PROVIDER}\r\nssp-interactionid: {METADATA}\r\nconnection: close\r\n\r\n",
         uuid::Uuid::new_v4()
@@ -125,11 +150,22 @@ async fn too_many_or_too_large_headers_are_refused() {
     for i in 0..150 {
         call = call.header(&format!("x-h{i}"), "v");
     }
-    assert_eq!(client.send(call).await.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(
+        client.send(call).await.status,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
     let huge = "a".repeat(100 * 1024);
-    let reply = client.try_send(Call::metadata().header("x-big", &huge)).await;
+    let reply = client
+        .try_send(Call::metadata().header("x-big", &huge))
+        .await;
     let status = reply.map(|r| r.status);
-    assert!(matches!(status, Ok(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE) | Err(_)), "{status:?}");
+    assert!(
+        matches!(
+            status,
+            Ok(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE) | Err(_)
+        ),
+        "{status:?}"
+    );
     assert!(backend.requests().is_empty());
     sim.stop().await;
 }
@@ -138,23 +174,39 @@ async fn too_many_or_too_large_headers_are_refused() {
 async fn a_slow_client_does_not_hold_up_others() {
     let (sim, _backend) = sim(None).await;
     // Half a request, never finished.
-    let mut slow = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths)).await.unwrap();
+    let mut slow = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths))
+        .await
+        .unwrap();
     slow.write_all(b"GET /https://provider.example.nhs.uk/A20047/STU3/1/gpconnect/metadata HTTP/1.1\r\nhost: x\r\n").await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(5), sim.client().send(Call::metadata())).await;
-    assert_eq!(reply.expect("other clients are served").status, StatusCode::OK);
+    let reply =
+        tokio::time::timeout(Duration::from_secs(5), sim.client().send(Call::metadata())).await;
+    assert_eq!(
+        reply.expect("other clients are served").status,
+        StatusCode::OK
+    );
     // No graceful stop: it would rightly wait for the half-sent request's header timeout.
 }
 
 #[tokio::test]
 async fn garbage_never_crashes_the_listener() {
     let (sim, _backend) = sim(None).await;
-    for junk in [&b"\x00\x01\x02\r\n\r\n"[..], b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"\xff\xfe\xfd"] {
-        let mut tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths)).await.unwrap();
+    for junk in [
+        &b"\x00\x01\x02\r\n\r\n"[..],
+        b"GET\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"\xff\xfe\xfd",
+    ] {
+        let mut tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths))
+            .await
+            .unwrap();
         let _ = tls.write_all(junk).await;
         let mut buf = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(2), tls.read_to_end(&mut buf)).await;
     }
-    assert_eq!(sim.client().send(Call::metadata()).await.status, StatusCode::OK);
+    assert_eq!(
+        sim.client().send(Call::metadata()).await.status,
+        StatusCode::OK
+    );
     sim.stop().await;
 }
 

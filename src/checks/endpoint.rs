@@ -30,6 +30,7 @@ mod tests {
             cpa_id: "S20047821870".into(),
             interactions: InteractionSet::new(),
             backend: Backend::Demo,
+            jwt: Default::default(),
         }
     }
 

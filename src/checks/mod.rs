@@ -8,6 +8,7 @@ pub mod fot; // 7
 pub mod headers; // 4
 pub mod media_type;
 pub mod method; // 2
+pub mod provider; // 10
 pub mod receiver; // 6
 pub mod sender; // 5
 pub mod target; // 3 // 9

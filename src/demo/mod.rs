@@ -1,18 +1,43 @@
-//! The built-in GP Connect demo provider (`backend = "builtin:demo"`): an in-process provider
-//! that sees requests after the gateway's checks, like any backend.
+//! The built-in GP Connect 1.2.7 demo provider (`backend = "builtin:demo"`): an in-process
+//! provider that sees requests after the gateway's checks, like any backend.
+//!
+//! A request goes: enablement switches (`enablement`), the operation `demo/operations.json`
+//! maps its interaction to, the method and path shape, the body read whole (`request`), one
+//! use case (`foundations`, `appointments`, `structured`) over the fixtures (`fixtures`) and
+//! the practice's in-memory state (`state`), and the answer in JSON or XML (`respond`).
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response};
-use hyper::body::Incoming;
+mod appointments;
+mod dates;
+mod enablement;
+pub(crate) mod errors;
+mod fhir;
+mod fixtures;
+mod foundations;
+mod nhs_number;
+mod profiles;
+mod request;
+mod respond;
+mod state;
+mod structured;
+mod timetable;
 
-use crate::body::{self, Body};
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::body::{Body, RequestBody};
 use crate::checks::media_type::Format;
+use crate::config_error::ConfigError;
 use crate::interactions::Interaction;
 use crate::registry::{Endpoint, Provider};
-use crate::rejection::{Placeholder, Rejection};
-
-/// The CapabilityStatement served by `GET /metadata`.
-const CAPABILITY_STATEMENT: &str = include_str!("../../demo/capability-statement.json");
+use crate::rejection::Rejection;
+use appointments::Change;
+use errors::reject;
+use fixtures::{Fixtures, Operation};
+use request::{Input, Query};
+use respond::Reply;
+use state::{Ledger, Practice};
 
 /// A request the gateway has accepted for the demo provider.
 pub struct DemoCall<'a> {
@@ -22,41 +47,126 @@ pub struct DemoCall<'a> {
     /// The FHIR path and query below the service root.
     pub rest: &'a str,
     pub format: Format,
-    pub request: Request<Incoming>,
+    pub request: Request<RequestBody>,
 }
 
-/// The demo provider and its fixture data.
-#[derive(Debug, Default)]
-pub struct DemoProvider;
+/// The demo provider: its fixtures and what each practice has changed since start-up.
+#[derive(Debug)]
+pub struct DemoProvider {
+    fixtures: Fixtures,
+    ledger: Ledger,
+}
+
+/// The practice a request is for, as the use cases see it.
+pub struct Site<'a> {
+    pub fixtures: &'a Fixtures,
+    ledger: &'a Ledger,
+    pub ods_code: &'a str,
+    /// The practice's name, from routes.toml.
+    pub name: &'a str,
+    /// The service root the request came through, for `fullUrl` and `Location`.
+    pub base: &'a str,
+    pub now: OffsetDateTime,
+}
+
+impl Site<'_> {
+    /// Runs `f` on this practice's state, under the ledger's lock.
+    pub fn practice<R>(&self, f: impl FnOnce(&mut Practice) -> R) -> R {
+        self.ledger.with(self.fixtures, self.ods_code, f)
+    }
+
+    /// The practice's Organization resource.
+    pub fn organisation(&self) -> Value {
+        self.fixtures.organisation(self.ods_code, self.name)
+    }
+}
 
 impl DemoProvider {
-    pub fn new() -> Self {
-        Self
+    /// Loads and validates the fixtures; fixture appointments are dated from today.
+    pub fn new() -> Result<Self, ConfigError> {
+        Ok(Self {
+            fixtures: Fixtures::embedded(OffsetDateTime::now_utc().date())?,
+            ledger: Ledger::default(),
+        })
     }
 
     pub async fn handle(&self, call: DemoCall<'_>) -> Result<Response<Body>, Rejection> {
-        let path = call.rest.split('?').next().unwrap_or("");
-        match (call.request.method(), path) {
-            (&Method::GET, "/metadata") => Ok(fhir_json(CAPABILITY_STATEMENT)),
-            _ => Err(Rejection::new("not-implemented").with(
-                Placeholder::Diagnostics,
+        let provider = call.provider;
+        let interaction = call.interaction;
+        enablement::check(&provider.demo, &provider.ods_code, interaction.capability)?;
+        let operation = self.fixtures.operation(&interaction.id).ok_or_else(|| {
+            reject(
+                errors::NOT_IMPLEMENTED,
                 format!(
-                    "The demo provider does not implement {} {}",
-                    call.request.method(),
-                    path
+                    "The demo provider speaks GP Connect 1.2.7 and does not implement {} ({})",
+                    interaction.name, interaction.id
                 ),
+            )
+        })?;
+        let (path, query) = call.rest.split_once('?').unwrap_or((call.rest, ""));
+        let (parts, body) = call.request.into_parts();
+        // Check 10 may be off (--jwt-mode); a provider still refuses a request of the wrong shape.
+        if parts.method != interaction.method || !interaction.path.matches(path) {
+            return Err(reject(
+                errors::BAD_REQUEST,
+                format!(
+                    "{} {path} does not fit {} ({}), which is {} {}",
+                    parts.method,
+                    interaction.name,
+                    interaction.id,
+                    interaction.method,
+                    interaction.path.as_str()
+                ),
+            ));
+        }
+        let body = if matches!(parts.method, Method::POST | Method::PUT) {
+            request::read_body(body, &parts.headers).await?
+        } else {
+            Bytes::new()
+        };
+        let input = Input {
+            segments: request::segments(path),
+            query: Query::parse(Some(query)),
+            body,
+        };
+        let site = Site {
+            fixtures: &self.fixtures,
+            ledger: &self.ledger,
+            ods_code: &provider.ods_code,
+            name: &provider.name,
+            base: &call.endpoint.service_root,
+            now: OffsetDateTime::now_utc(),
+        };
+        self.dispatch(operation, &site, &input)?.render(call.format)
+    }
+
+    /// One arm per operation: adding a use case is one module function and one arm.
+    fn dispatch(
+        &self,
+        operation: Operation,
+        site: &Site,
+        input: &Input,
+    ) -> Result<Reply, Rejection> {
+        match operation {
+            Operation::Metadata => Ok(Reply::ok(self.fixtures.capability_statement.clone())),
+            Operation::StructuredMetadata => Ok(Reply::ok(
+                self.fixtures.structured_capability_statement.clone(),
             )),
+            Operation::FindPatient => foundations::find_patient(site, input),
+            Operation::ReadPatient => foundations::read_patient(site, input),
+            Operation::FindPractitioner => foundations::find_practitioner(site, input),
+            Operation::ReadPractitioner => foundations::read_practitioner(site, input),
+            Operation::FindOrganisation => foundations::find_organisation(site, input),
+            Operation::ReadOrganisation => foundations::read_organisation(site, input),
+            Operation::ReadLocation => foundations::read_location(site, input),
+            Operation::RegisterPatient => foundations::register_patient(site, input),
+            Operation::SearchSlots => appointments::search_slots(site, input),
+            Operation::ReadAppointment => appointments::read(site, input),
+            Operation::BookAppointment => appointments::book(site, input),
+            Operation::AmendAppointment => appointments::update(site, input, Change::Amend),
+            Operation::CancelAppointment => appointments::update(site, input, Change::Cancel),
+            Operation::PatientAppointments => appointments::patient_appointments(site, input),
+            Operation::StructuredRecord => structured::get_record(site, input),
         }
     }
-}
-
-fn fhir_json(text: &'static str) -> Response<Body> {
-    let mut response = Response::new(body::full(text));
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(crate::error_catalog::FHIR_JSON_UTF8),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }

@@ -30,7 +30,8 @@ pub const PROVIDER: &str = "918999198738";
 pub const ROOT: &str = "https://provider.example.nhs.uk/A20047/STU3/1/gpconnect";
 pub const METADATA: &str = "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1";
 pub const READ_PATIENT: &str = "urn:nhs:names:services:gpconnect:fhir:rest:read:patient-1";
-pub const STRUCTURED: &str = "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1";
+pub const STRUCTURED: &str =
+    "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1";
 
 /// A certificate set written by ssp-sim's own generator into a temporary directory.
 pub struct Pki {
@@ -117,7 +118,11 @@ impl Sim {
 
     /// Starts with some settings overridden (addresses default to loopback port 0).
     pub async fn start_with(routes: &str, overrides: Overrides) -> Self {
-        let pki = Pki::new();
+        Self::start_with_pki(routes, overrides, Pki::new()).await
+    }
+
+    /// Starts with a given certificate set.
+    pub async fn start_with_pki(routes: &str, overrides: Overrides, pki: Pki) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let routes_file = dir.path().join("routes.toml");
         std::fs::write(&routes_file, routes).expect("write routes");
@@ -128,14 +133,29 @@ impl Sim {
             certs: Some(pki.paths.dir.clone()),
             listen: overrides.listen.or(Some("127.0.0.1:0".into())),
             admin_listen: overrides.admin_listen.or(Some("127.0.0.1:0".into())),
+            // Check 10 (JWT, interaction fit) has its own tests in provider_checks.rs, which
+            // turn it on; the other tests send no JWT.
+            jwt_mode: overrides
+                .jwt_mode
+                .or(Some(ssp_sim::checks::provider::JwtMode::Off)),
             ..overrides
         };
-        let settings = Settings::load(Some(&empty), Default::default(), &overrides).expect("settings");
+        let settings =
+            Settings::load(Some(&empty), Default::default(), &overrides).expect("settings");
         let server = Server::start(&settings).await.expect("server starts");
         let (addr, admin, http) = (server.https_addr(), server.admin_addr(), server.http_addr());
         let stop = server.stopper();
         let task = tokio::spawn(server.run());
-        Self { addr, admin, http, pki, routes_file, stop, task, _dir: dir }
+        Self {
+            addr,
+            admin,
+            http,
+            pki,
+            routes_file,
+            stop,
+            task,
+            _dir: dir,
+        }
     }
 
     /// A client presenting the consumer certificate.
@@ -199,7 +219,10 @@ impl Call {
     }
 
     pub fn trace_id(&self) -> &str {
-        self.headers.iter().find(|(n, _)| n == "Ssp-TraceID").map_or("", |(_, v)| v)
+        self.headers
+            .iter()
+            .find(|(n, _)| n == "Ssp-TraceID")
+            .map_or("", |(_, v)| v)
     }
 }
 
@@ -218,16 +241,25 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// The `display` of the first coding of the first issue of an OperationOutcome.
     pub fn display(&self) -> String {
-        self.json()["issue"][0]["details"]["coding"][0]["display"].as_str().unwrap_or("").to_owned()
+        self.json()["issue"][0]["details"]["coding"][0]["display"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 
     pub fn diagnostics(&self) -> String {
-        self.json()["issue"][0]["diagnostics"].as_str().unwrap_or("").to_owned()
+        self.json()["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 }
 
@@ -254,15 +286,23 @@ impl Client {
     }
 
     pub async fn try_send(&self, call: Call) -> Result<Reply, hyper_util::client::legacy::Error> {
-        let mut builder =
-            Request::builder().method(call.method).uri(format!("{}/{}", self.base, call.target));
+        let mut builder = Request::builder()
+            .method(call.method)
+            .uri(format!("{}/{}", self.base, call.target));
         for (name, value) in &call.headers {
             builder = builder.header(name, value);
         }
-        let response = self.inner.request(builder.body(Full::new(call.body)).expect("request")).await?;
+        let response = self
+            .inner
+            .request(builder.body(Full::new(call.body)).expect("request"))
+            .await?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("response body").to_bytes();
-        Ok(Reply { status: parts.status, headers: parts.headers, body })
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 
     pub async fn send(&self, call: Call) -> Reply {
@@ -306,22 +346,59 @@ impl Backend {
     pub async fn start() -> Self {
         Self::with(|_| {
             let mut r = Response::new(sim_body::full(r#"{"resourceType":"CapabilityStatement"}"#));
-            r.headers_mut().insert("content-type", "application/fhir+json".parse().unwrap());
+            r.headers_mut()
+                .insert("content-type", "application/fhir+json".parse().unwrap());
             r
         })
         .await
     }
 
     /// A backend answering with `respond`.
-    pub async fn with(respond: impl Fn(&Received) -> Response<Body> + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind backend");
+    pub async fn with(
+        respond: impl Fn(&Received) -> Response<Body> + Send + Sync + 'static,
+    ) -> Self {
+        Self::serve(None, respond).await
+    }
+
+    /// An HTTPS backend with `pki`'s server certificate that requires a client certificate
+    /// from `pki`'s CA (TLS MA on the second leg), answering 200.
+    pub async fn https(pki: &CertPaths) -> Self {
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(ssp_sim::tls::load_roots(&pki.ca()).unwrap()),
+            ssp_sim::tls::provider(),
+        )
+        .build()
+        .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(ssp_sim::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                ssp_sim::tls::load_certs(&pki.server()).unwrap(),
+                ssp_sim::tls::load_key(&pki.server_key()).unwrap(),
+            )
+            .unwrap();
+        Self::serve(
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+            |_| Response::new(sim_body::full("{}")),
+        )
+        .await
+    }
+
+    async fn serve(
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        respond: impl Fn(&Received) -> Response<Body> + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind backend");
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let respond: Respond = Arc::new(respond);
         let log = received.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, peer)) = listener.accept().await {
-                let (log, respond) = (log.clone(), respond.clone());
+                let (log, respond, tls) = (log.clone(), respond.clone(), tls.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let (log, respond) = (log.clone(), respond.clone());
@@ -350,13 +427,24 @@ impl Backend {
                             Ok::<_, Infallible>(response)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let _ = match tls {
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => {
+                                http.serve_connection(TokioIo::new(stream), service).await
+                            }
+                            Err(_) => return,
+                        },
+                        None => http.serve_connection(TokioIo::new(stream), service).await,
+                    };
                 });
             }
         });
-        Self { addr, received, task }
+        Self {
+            addr,
+            received,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -378,7 +466,11 @@ pub async fn closed_port() -> SocketAddr {
 pub fn peak_rss() -> usize {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
         .map_or(0, |kb| kb * 1024)
 }
@@ -412,5 +504,75 @@ pub fn client_config(trust: &CertPaths, identity: Option<&CertPaths>) -> rustls:
             )
             .expect("identity"),
         None => builder.with_no_client_auth(),
+    }
+}
+
+/// A plain HTTP client for the admin API.
+#[derive(Clone)]
+pub struct AdminClient {
+    base: String,
+    inner: HyperClient<HttpConnector, Full<Bytes>>,
+}
+
+impl AdminClient {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            base: format!("http://{addr}"),
+            inner: HyperClient::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// Sends `method path` with an optional JSON body.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        let response = self
+            .inner
+            .request(builder.body(Full::new(body)).expect("request"))
+            .await
+            .expect("admin API answers");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("admin body").to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Adds a fault (`POST /faults`) and returns its id.
+    pub async fn add_fault(&self, fault: Value) -> String {
+        let reply = self.post("/faults", fault).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()["id"].as_str().expect("fault id").to_owned()
+    }
+}
+
+impl Sim {
+    /// A client for this simulator's admin API.
+    pub fn admin_client(&self) -> AdminClient {
+        AdminClient::new(self.admin.expect("the admin API listens"))
     }
 }

@@ -1,0 +1,26 @@
+//! The GP Connect STU3 profile, extension and identifier URLs the demo provider writes or
+//! checks, named once.
+
+pub const PATIENT: &str = "https://fhir.nhs.uk/STU3/StructureDefinition/CareConnect-GPC-Patient-1";
+pub const APPOINTMENT: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-Appointment-1";
+pub const SLOT: &str = "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-Slot-1";
+pub const LIST: &str = "https://fhir.nhs.uk/STU3/StructureDefinition/CareConnect-GPC-List-1";
+pub const SEARCHSET_BUNDLE: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-Searchset-Bundle-1";
+pub const STRUCTURED_BUNDLE: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-StructuredRecord-Bundle-1";
+
+pub const DELIVERY_CHANNEL: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-DeliveryChannel-2";
+pub const BOOKING_ORGANISATION: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-BookingOrganisation-1";
+pub const CANCELLATION_REASON: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-AppointmentCancellationReason-1";
+pub const REGISTRATION_DETAILS: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-RegistrationDetails-1";
+pub const REGISTRATION_TYPE_SYSTEM: &str =
+    "https://fhir.nhs.uk/STU3/CodeSystem/CareConnect-RegistrationType-1";
+
+pub const ODS_CODE: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+pub const SDS_USER_ID: &str = "https://fhir.nhs.uk/Id/sds-user-id";

@@ -1,0 +1,142 @@
+//! Turning a use case's result into the HTTP answer: FHIR JSON or XML as negotiated,
+//! `Cache-Control: no-store`, and the `ETag` / `Location` of a single resource.
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, LOCATION};
+use http::{HeaderValue, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::body::{self, Body};
+use crate::checks::media_type::Format;
+use crate::demo::errors::{reject, INTERNAL_SERVER_ERROR};
+use crate::demo::{fhir, profiles};
+use crate::error_catalog::FHIR_JSON_UTF8;
+use crate::fhir_xml;
+use crate::rejection::Rejection;
+
+/// `Content-Type` of an XML answer.
+pub const FHIR_XML_UTF8: &str = "application/fhir+xml;charset=utf-8";
+
+/// A successful answer: a resource, its status, and where a created resource lives.
+#[derive(Debug)]
+pub struct Reply {
+    status: StatusCode,
+    resource: Value,
+    location: Option<String>,
+}
+
+impl Reply {
+    /// 200 with `resource`.
+    pub fn ok(resource: Value) -> Self {
+        Self {
+            status: StatusCode::OK,
+            resource,
+            location: None,
+        }
+    }
+
+    /// 201 with `resource`, created at `location`.
+    pub fn created(resource: Value, location: String) -> Self {
+        Self {
+            status: StatusCode::CREATED,
+            resource,
+            location: Some(location),
+        }
+    }
+
+    /// The HTTP response in the negotiated format.
+    pub fn render(self, format: Format) -> Result<Response<Body>, Rejection> {
+        let (text, content_type) = match format {
+            Format::Json => (self.resource.to_string(), FHIR_JSON_UTF8),
+            Format::Xml => (
+                fhir_xml::to_xml(&self.resource).map_err(|e| {
+                    reject(
+                        INTERNAL_SERVER_ERROR,
+                        format!("The demo provider could not write its answer as XML: {e}"),
+                    )
+                })?,
+                FHIR_XML_UTF8,
+            ),
+        };
+        let mut response = Response::new(body::full(text));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let version = self.resource["meta"]["versionId"].as_str();
+        if let Some(etag) = version
+            .filter(|_| fhir::resource_type(&self.resource) != "Bundle")
+            .and_then(|v| HeaderValue::from_str(&format!("W/\"{v}\"")).ok())
+        {
+            headers.insert(ETAG, etag);
+        }
+        if let Some(location) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(LOCATION, location);
+        }
+        Ok(response)
+    }
+}
+
+/// A `searchset` Bundle of `resources`, each with its absolute `fullUrl` under `base`.
+pub fn searchset(base: &str, resources: Vec<Value>) -> Value {
+    let entry: Vec<Value> = resources
+        .into_iter()
+        .map(|resource| {
+            json!({
+                "fullUrl": format!("{base}/{}/{}", fhir::resource_type(&resource), fhir::id(&resource)),
+                "resource": resource,
+            })
+        })
+        .collect();
+    json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "meta": { "profile": [profiles::SEARCHSET_BUNDLE] },
+        "type": "searchset",
+        "total": entry.len(),
+        "entry": entry,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_text(response: Response<Body>) -> String {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_resource_is_answered_in_json_or_xml_with_no_store_and_etag() {
+        let patient = json!({"resourceType": "Patient", "id": "1", "meta": {"versionId": "3"}});
+        let json = Reply::ok(patient.clone()).render(Format::Json).unwrap();
+        assert_eq!(json.headers()[CONTENT_TYPE], FHIR_JSON_UTF8);
+        assert_eq!(json.headers()[CACHE_CONTROL], "no-store");
+        assert_eq!(json.headers()[ETAG], "W/\"3\"");
+        let xml = Reply::created(patient, "https://x/Patient/1".into())
+            .render(Format::Xml)
+            .unwrap();
+        assert_eq!(xml.status(), StatusCode::CREATED);
+        assert_eq!(xml.headers()[CONTENT_TYPE], FHIR_XML_UTF8);
+        assert_eq!(xml.headers()[LOCATION], "https://x/Patient/1");
+        assert!(body_text(xml)
+            .await
+            .starts_with("<Patient xmlns=\"http://hl7.org/fhir\">"));
+    }
+
+    #[test]
+    fn searchsets_have_full_urls_and_no_etag() {
+        let bundle = searchset(
+            "https://p/A1/STU3/1/gpconnect",
+            vec![json!({"resourceType": "Slot", "id": "s"})],
+        );
+        assert_eq!(
+            bundle["entry"][0]["fullUrl"],
+            "https://p/A1/STU3/1/gpconnect/Slot/s"
+        );
+        assert_eq!(bundle["total"], 1);
+        let response = Reply::ok(bundle).render(Format::Json).unwrap();
+        assert!(response.headers().get(ETAG).is_none());
+    }
+}
