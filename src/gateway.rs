@@ -158,7 +158,8 @@ impl Gateway {
         }
     }
 
-    /// Runs the checks and the backend call; any refusal comes back as its `Rejection`.
+    /// Runs the checks, the faults and the backend call; a refusal, or a fault's answer, comes
+    /// back as the `Stop` that ends the request.
     /// Each check's result is written to `trail`; `format` becomes the negotiated format once
     /// check 9 has found it, so that provider errors can be answered in it.
     async fn route(

@@ -2,8 +2,9 @@
 //! result (the gateway's `Trail`), the answer and its timing, so a consumer sees exactly why a
 //! request was refused (`GET /journal` on the admin API).
 //!
-//! Recording only moves what the gateway already holds into the ring; turning values into
-//! text waits until someone reads the journal.
+//! Recording copies the few short values it keeps (the target and the SSP headers) out of
+//! the request: holding the request's own bytes would pin hyper's whole read buffer for as
+//! long as the entry lives, and make every later read allocate a new one.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -17,7 +18,8 @@ use crate::error_catalog::TRACE_ID;
 use crate::trail::Trail;
 
 /// What arrived: the method, the path and the SSP headers, exactly as sent. Header values
-/// and the URI are reference-counted, so keeping them is cheap.
+/// and the URI are reference-counted, so taking them is cheap; they live as long as the
+/// request is being answered.
 #[derive(Debug, Clone)]
 pub struct Head {
     method: Method,
@@ -59,7 +61,32 @@ impl Head {
     }
 }
 
-/// One request as the journal keeps it.
+/// A `Head` copied out of the request, as text.
+#[derive(Debug)]
+struct Seen {
+    method: Method,
+    target_url: Box<str>,
+    trace_id: Option<Box<str>>,
+    from: Option<Box<str>>,
+    to: Option<Box<str>>,
+    interaction: Option<Box<str>>,
+}
+
+impl From<&Head> for Seen {
+    fn from(head: &Head) -> Self {
+        let copy = |v: &Option<HeaderValue>| v.as_ref().map(|v| Box::from(text(v)));
+        Self {
+            method: head.method.clone(),
+            target_url: head.target_url().into(),
+            trace_id: copy(&head.trace_id),
+            from: copy(&head.from),
+            to: copy(&head.to),
+            interaction: copy(&head.interaction),
+        }
+    }
+}
+
+/// One finished request, handed to the journal.
 #[derive(Debug)]
 pub struct Entry {
     pub received: SystemTime,
@@ -82,11 +109,22 @@ pub struct Filter {
     pub limit: Option<usize>,
 }
 
+/// One request as the journal keeps it, serialised for `GET /journal`.
+#[derive(Debug)]
+pub struct Record {
+    received: SystemTime,
+    seen: Seen,
+    trail: Trail,
+    status: Option<StatusCode>,
+    error: Option<Cow<'static, str>>,
+    duration: Duration,
+}
+
 /// The ring of recent requests; a capacity of 0 turns it off.
 #[derive(Debug)]
 pub struct Journal {
     capacity: usize,
-    entries: Mutex<VecDeque<Arc<Entry>>>,
+    entries: Mutex<VecDeque<Arc<Record>>>,
 }
 
 impl Journal {
@@ -110,7 +148,14 @@ impl Journal {
         if !self.enabled() {
             return;
         }
-        let entry = Arc::new(entry);
+        let entry = Arc::new(Record {
+            received: entry.received,
+            seen: Seen::from(&entry.head),
+            trail: entry.trail,
+            status: entry.status,
+            error: entry.error,
+            duration: entry.duration,
+        });
         // The evicted entry is dropped after the lock is released.
         let evicted = {
             let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -125,7 +170,7 @@ impl Journal {
 
     /// Entries newest first. Only the `Arc`s are copied under the lock; the caller
     /// serialises them outside it.
-    pub fn recent(&self, filter: &Filter) -> Vec<Arc<Entry>> {
+    pub fn recent(&self, filter: &Filter) -> Vec<Arc<Record>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .iter()
@@ -134,7 +179,7 @@ impl Journal {
                 filter
                     .trace_id
                     .as_deref()
-                    .is_none_or(|t| e.head.trace_id.as_ref().is_some_and(|v| v == t))
+                    .is_none_or(|t| e.seen.trace_id.as_deref() == Some(t))
             })
             .take(filter.limit.unwrap_or(usize::MAX))
             .cloned()
@@ -162,19 +207,17 @@ fn rfc3339(at: SystemTime) -> String {
         .unwrap_or_default()
 }
 
-impl Serialize for Entry {
+impl Serialize for Record {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        fn header(v: &Option<HeaderValue>) -> Option<Cow<'_, str>> {
-            v.as_ref().map(text)
-        }
+        let seen = &self.seen;
         let mut map = serializer.serialize_map(Some(11))?;
         map.serialize_entry("received_at", &rfc3339(self.received))?;
-        map.serialize_entry("trace_id", &header(&self.head.trace_id))?;
-        map.serialize_entry("method", self.head.method.as_str())?;
-        map.serialize_entry("target_url", self.head.target_url())?;
-        map.serialize_entry("from_asid", &header(&self.head.from))?;
-        map.serialize_entry("to_asid", &header(&self.head.to))?;
-        map.serialize_entry("interaction", &header(&self.head.interaction))?;
+        map.serialize_entry("trace_id", &seen.trace_id)?;
+        map.serialize_entry("method", seen.method.as_str())?;
+        map.serialize_entry("target_url", &seen.target_url)?;
+        map.serialize_entry("from_asid", &seen.from)?;
+        map.serialize_entry("to_asid", &seen.to)?;
+        map.serialize_entry("interaction", &seen.interaction)?;
         map.serialize_entry("status", &self.status.map(|s| s.as_u16()))?;
         map.serialize_entry("error", &self.error)?;
         map.serialize_entry("checks", &self.trail.checks)?;
@@ -240,7 +283,9 @@ mod tests {
 
     #[test]
     fn an_entry_serialises_to_the_documented_shape() {
-        let v = serde_json::to_value(entry("t")).unwrap();
+        let journal = Journal::new(1);
+        journal.record(entry("t"));
+        let v = serde_json::to_value(&*journal.recent(&Filter::default())[0]).unwrap();
         assert_eq!(v["received_at"], "1970-01-01T00:00:00Z");
         assert_eq!(v["method"], "GET");
         assert_eq!(

@@ -24,7 +24,7 @@ const POLL: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     Admin,
-    Hangup,
+    Sighup,
     FileChange,
 }
 
@@ -32,7 +32,7 @@ impl fmt::Display for Trigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Trigger::Admin => "POST /reload",
-            Trigger::Hangup => "SIGHUP",
+            Trigger::Sighup => "SIGHUP",
             Trigger::FileChange => "file change",
         })
     }
@@ -138,13 +138,13 @@ impl Reloader {
     }
 
     /// Reloads on SIGHUP and when the file changes, until `stop` turns true.
-    pub async fn watch(self: Arc<Self>, mut hangups: Hangups, mut stop: watch::Receiver<bool>) {
+    pub async fn watch(self: Arc<Self>, mut sighups: Sighups, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let trigger = tokio::select! {
                 _ = stop.wait_for(|stop| *stop) => break,
-                () = hangups.next() => Trigger::Hangup,
+                () = sighups.next() => Trigger::Sighup,
                 _ = tick.tick() => {
                     if !self.changed() {
                         continue;
@@ -159,9 +159,9 @@ impl Reloader {
 }
 
 /// SIGHUP deliveries (none on platforms without it, or when the handler cannot be set).
-pub struct Hangups(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
+pub struct Sighups(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
 
-impl Hangups {
+impl Sighups {
     /// Starts catching SIGHUP, which would otherwise end the process. Call it at start-up,
     /// inside the runtime, so the handler is in place before anyone can send the signal.
     pub fn listen() -> Self {

@@ -15,7 +15,7 @@ use crate::demo::DemoProvider;
 use crate::forwarder::Clients;
 use crate::gateway::Gateway;
 use crate::listener::{self, Limits};
-use crate::reload::{Hangups, Reloader};
+use crate::reload::{Reloader, Sighups};
 use crate::settings::Settings;
 use crate::startup::{self, RoutesSource};
 use crate::tls::{self, TlsError};
@@ -52,7 +52,7 @@ impl StartError {
 pub struct Server {
     gateway: Arc<Gateway>,
     reloader: Arc<Reloader>,
-    hangups: Hangups,
+    sighups: Sighups,
     admin_token: Option<String>,
     https: TcpListener,
     tls: TlsAcceptor,
@@ -124,7 +124,7 @@ impl Server {
         Ok(Self {
             gateway,
             reloader,
-            hangups: Hangups::listen(),
+            sighups: Sighups::listen(),
             admin_token: settings.admin_token.clone(),
             https,
             tls,
@@ -165,7 +165,7 @@ impl Server {
     pub async fn run(self) {
         let mut tasks = tokio::task::JoinSet::new();
         let stop = self.stop.subscribe();
-        tasks.spawn(self.reloader.clone().watch(self.hangups, stop.clone()));
+        tasks.spawn(self.reloader.clone().watch(self.sighups, stop.clone()));
         tasks.spawn(listener::serve(
             self.https,
             Some(self.tls),

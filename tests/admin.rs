@@ -594,8 +594,8 @@ async fn a_consumer_looks_up_the_provider_then_calls_it_through_the_ssp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a test"]
 async fn recording_cost_on_throughput() {
-    const ROUNDS: usize = 5;
-    const REQUESTS: usize = 4000;
+    const ROUNDS: usize = 11;
+    const REQUESTS: usize = 3000;
     const CONCURRENCY: usize = 8;
     let backend = Backend::start().await;
     let on = Sim::start(&routes(&backend.url())).await;
@@ -624,25 +624,32 @@ async fn recording_cost_on_throughput() {
     }
     run(&on).await;
     run(&off).await;
-    let (mut with, mut without) = (Vec::new(), Vec::new());
+    let (mut with, mut without, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        // Alternate who goes first, so neither always runs on a warmer machine.
-        if round % 2 == 0 {
-            with.push(run(&on).await);
-            without.push(run(&off).await);
+        // Alternate who goes first, so neither always runs on a warmer machine; compare
+        // within a round, so a busy moment on the machine affects both sides.
+        let (a, b) = if round % 2 == 0 {
+            let a = run(&on).await;
+            (a, run(&off).await)
         } else {
-            without.push(run(&off).await);
-            with.push(run(&on).await);
-        }
+            let b = run(&off).await;
+            (run(&on).await, b)
+        };
+        with.push(a);
+        without.push(b);
+        ratios.push(a / b);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (with, without) = (median(&mut with), median(&mut without));
     println!(
-        "journal+metrics on: {with:.0} req/s, off: {without:.0} req/s, on/off = {:.3} (median of {ROUNDS} rounds of {REQUESTS} requests, {CONCURRENCY} keep-alive TLS connections)",
-        with / without
+        "journal+metrics on: {:.0} req/s, off: {:.0} req/s, median on/off ratio {:.3} (range {:.3}..{:.3}; {ROUNDS} paired rounds of {REQUESTS} requests over {CONCURRENCY} keep-alive TLS connections)",
+        median(&mut with),
+        median(&mut without),
+        median(&mut ratios),
+        ratios[0],
+        ratios[ratios.len() - 1],
     );
     on.stop().await;
     off.stop().await;

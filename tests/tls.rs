@@ -72,7 +72,6 @@ async fn no_client_auth_serves_anyone() {
 async fn only_tls_1_2_and_1_3_with_aes_gcm_are_offered() {
     let (sim, _backend) = sim(None).await;
     // TLS 1.2 alone works.
-    let mut config = client_config(&sim.pki.paths, Some(&sim.pki.paths));
     let tls12 = rustls::ClientConfig::builder_with_provider(ssp_sim::tls::provider())
         .with_protocol_versions(&[&rustls::version::TLS12])
         .unwrap()
@@ -88,7 +87,7 @@ async fn only_tls_1_2_and_1_3_with_aes_gcm_are_offered() {
         cipher_suites: vec![rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256],
         ..rustls::crypto::ring::default_provider()
     };
-    config = rustls::ClientConfig::builder_with_provider(Arc::new(chacha))
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(chacha))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .with_root_certificates(ssp_sim::tls::load_roots(&sim.pki.paths.ca()).unwrap())
