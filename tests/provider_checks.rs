@@ -533,9 +533,7 @@ fn any_json() -> impl Strategy<Value = Value> {
 #[test]
 fn the_readme_section_lists_every_rule() {
     let dir = env!("CARGO_MANIFEST_DIR");
-    let text = std::fs::read_to_string(format!("{dir}/docs/readme/provider-checks.md"))
-        .or_else(|_| std::fs::read_to_string(format!("{dir}/README.md")))
-        .expect("the README section");
+    let text = std::fs::read_to_string(format!("{dir}/README.md")).expect("README.md");
     for rule in Rule::ALL {
         assert!(
             text.contains(&format!("| `{}` |", rule.id())),

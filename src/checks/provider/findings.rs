@@ -23,7 +23,7 @@ impl Answer {
     }
 }
 
-/// Every rule of check 10. docs/readme/provider-checks.md lists each by its id.
+/// Every rule of check 10. README.md lists each by its id (a test checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
     Authorization,
