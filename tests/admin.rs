@@ -16,12 +16,6 @@ const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const INTERACTION: &str = "https://fhir.nhs.uk/Id/nhsServiceInteractionId";
 const PARTY_KEY: &str = "https://fhir.nhs.uk/Id/nhsMhsPartyKey";
 
-async fn sim_with_backend() -> (Sim, Backend) {
-    let backend = Backend::start().await;
-    let sim = Sim::start(&routes(&backend.url())).await;
-    (sim, backend)
-}
-
 /// The standard routes plus one more consumer, so a reload is visible from outside.
 fn routes_with_new_consumer(backend: &str) -> String {
     format!(

@@ -32,15 +32,9 @@ fn id(rest: &str) -> String {
 
 /// One practice with everything enabled, one with appointments off, one with GP Connect off.
 fn demo_routes() -> String {
+    let consumer = test_consumer();
     format!(
-        r#"
-[[consumer]]
-name = "Test consumer"
-asid = "{CONSUMER}"
-ods_code = "A11111"
-interactions = ["*"]
-may_send_to = ["*"]
-
+        r#"{consumer}
 [[provider]]
 name = "Demo surgery"
 ods_code = "A20047"
@@ -100,25 +94,31 @@ fn get(path: &str, interaction: &str) -> Call {
     Call::new(Method::GET, format!("{ROOT}{path}"), &id(interaction))
 }
 
-fn send_json(method: Method, url: String, interaction: &str, body: &Value) -> Call {
+/// `GET {ROOT}/{kind}/{id}` as that resource's read interaction.
+fn read_of(kind: &str, id: &str) -> Call {
+    get(
+        &format!("/{kind}/{id}"),
+        &format!("fhir:rest:read:{}-1", kind.to_lowercase()),
+    )
+}
+
+/// `GET {ROOT}/Patient?identifier={identifier}` as the find-a-patient interaction.
+fn find_patient(identifier: &str) -> Call {
+    get(
+        &format!("/Patient?identifier={identifier}"),
+        "fhir:rest:search:patient-1",
+    )
+}
+
+/// A request with a FHIR JSON body: a `Value`, or raw text for bodies that are not JSON.
+fn send_json(method: Method, url: String, interaction: &str, body: impl ToString) -> Call {
     Call::new(method, url, &id(interaction))
         .body("application/fhir+json;charset=utf-8", body.to_string())
 }
 
 /// Checks a provider error: status, GP Connect coding, and that diagnostics mention `says`.
 fn assert_gpc_error(reply: &Reply, status: u16, code: &str, says: &str) {
-    assert_eq!(
-        reply.status.as_u16(),
-        status,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let json = reply.json();
-    assert_eq!(json["resourceType"], "OperationOutcome");
-    assert_eq!(
-        json["issue"][0]["details"]["coding"][0]["code"], code,
-        "{json}"
-    );
+    reply.assert_outcome(StatusCode::from_u16(status).unwrap(), code);
     assert!(
         reply.diagnostics().contains(says),
         "diagnostics `{}` lack `{says}`",
@@ -171,14 +171,31 @@ fn booking(slot: &Value, patient: &str) -> Value {
     })
 }
 
-fn book(slot: &Value, patient: &str) -> Call {
+fn create_appointment(appointment: &Value) -> Call {
     send_json(
         Method::POST,
         format!("{ROOT}/Appointment"),
         "fhir:rest:create:appointment-1",
-        &booking(slot, patient),
+        appointment,
     )
 }
+
+fn book(slot: &Value, patient: &str) -> Call {
+    create_appointment(&booking(slot, patient))
+}
+
+/// `PUT {ROOT}/Appointment/{id}` as `interaction` (the amend or the cancel one).
+fn put_appointment(id: &str, interaction: &str, appointment: &Value) -> Call {
+    send_json(
+        Method::PUT,
+        format!("{ROOT}/Appointment/{id}"),
+        interaction,
+        appointment,
+    )
+}
+
+const AMEND: &str = "fhir:rest:update:appointment-1";
+const CANCEL: &str = "fhir:rest:cancel:appointment-1";
 
 fn appointments_of(patient: &str) -> Call {
     get(
@@ -203,15 +220,9 @@ async fn metadata_is_the_1_2_7_capability_statement_in_json_or_xml() {
     );
     assert_eq!(reply.header("cache-control"), "no-store");
     assert_eq!(reply.json()["version"], "1.2.7");
-    let xml = client
-        .send(Call::metadata().header("Accept", "application/fhir+xml"))
-        .await;
+    let xml = client.send(Call::metadata().accept_xml()).await;
     assert_eq!(xml.status, StatusCode::OK);
-    assert_eq!(
-        xml.header("content-type"),
-        "application/fhir+xml;charset=utf-8"
-    );
-    let text = String::from_utf8_lossy(&xml.body);
+    let text = xml.fhir_xml();
     assert!(
         text.starts_with("<CapabilityStatement xmlns=\"http://hl7.org/fhir\">"),
         "{text}"
@@ -236,10 +247,7 @@ async fn find_and_read_patient_return_profiled_patients() {
     let sim = demo_sim().await;
     let client = sim.client();
     let found = client
-        .send(get(
-            &format!("/Patient?identifier={NHS}%7C9476719931"),
-            "fhir:rest:search:patient-1",
-        ))
+        .send(find_patient(&format!("{NHS}%7C9476719931")))
         .await;
     assert_eq!(found.status, StatusCode::OK);
     let bundle = found.json();
@@ -249,23 +257,16 @@ async fn find_and_read_patient_return_profiled_patients() {
         .expect("the spec's example patient");
     assert_eq!(patient["meta"]["profile"][0], PATIENT_PROFILE);
     assert_eq!(bundle["entry"][0]["fullUrl"], format!("{ROOT}/Patient/1"));
-    let read = client
-        .send(get("/Patient/1", "fhir:rest:read:patient-1"))
-        .await;
+    let read = client.send(read_of("Patient", "1")).await;
     assert_eq!(read.json()["identifier"][0]["value"], "9476719931");
     assert_eq!(read.header("etag"), "W/\"1\"");
     // Not finding a patient is not an error for a search.
     let none = client
-        .send(get(
-            &format!("/Patient?identifier={NHS}%7C9690937308"),
-            "fhir:rest:search:patient-1",
-        ))
+        .send(find_patient(&format!("{NHS}%7C9690937308")))
         .await;
     assert_eq!(none.status, StatusCode::OK);
     assert_eq!(entries(&none.json(), "Patient").count(), 0);
-    let missing = client
-        .send(get("/Patient/99", "fhir:rest:read:patient-1"))
-        .await;
+    let missing = client.send(read_of("Patient", "99")).await;
     assert_gpc_error(&missing, 404, "PATIENT_NOT_FOUND", "logical id `99`");
     sim.stop().await;
 }
@@ -275,24 +276,15 @@ async fn find_patient_refuses_bad_nhs_numbers_systems_and_parameters() {
     let sim = demo_sim().await;
     let client = sim.client();
     let bad_check_digit = client
-        .send(get(
-            &format!("/Patient?identifier={NHS}%7C9476719932"),
-            "fhir:rest:search:patient-1",
-        ))
+        .send(find_patient(&format!("{NHS}%7C9476719932")))
         .await;
     assert_gpc_error(&bad_check_digit, 400, "INVALID_NHS_NUMBER", "check digit");
     let short = client
-        .send(get(
-            &format!("/Patient?identifier={NHS}%7C947671993"),
-            "fhir:rest:search:patient-1",
-        ))
+        .send(find_patient(&format!("{NHS}%7C947671993")))
         .await;
     assert_gpc_error(&short, 400, "INVALID_NHS_NUMBER", "ten digits");
     let system = client
-        .send(get(
-            "/Patient?identifier=https://example.org/id%7C9476719931",
-            "fhir:rest:search:patient-1",
-        ))
+        .send(find_patient("https://example.org/id%7C9476719931"))
         .await;
     assert_gpc_error(
         &system,
@@ -300,12 +292,7 @@ async fn find_patient_refuses_bad_nhs_numbers_systems_and_parameters() {
         "INVALID_IDENTIFIER_SYSTEM",
         "https://example.org/id",
     );
-    let no_pipe = client
-        .send(get(
-            "/Patient?identifier=9476719931",
-            "fhir:rest:search:patient-1",
-        ))
-        .await;
+    let no_pipe = client.send(find_patient("9476719931")).await;
     assert_gpc_error(&no_pipe, 422, "INVALID_PARAMETER", "system|value");
     sim.stop().await;
 }
@@ -315,25 +302,13 @@ async fn a_pds_sensitive_patient_is_answered_as_not_found_everywhere() {
     let sim = demo_sim().await;
     let client = sim.client();
     let found = client
-        .send(get(
-            &format!("/Patient?identifier={NHS}%7C9690937294"),
-            "fhir:rest:search:patient-1",
-        ))
+        .send(find_patient(&format!("{NHS}%7C9690937294")))
         .await;
     assert_eq!(found.status, StatusCode::OK);
     assert_eq!(entries(&found.json(), "Patient").count(), 0);
-    let read = client
-        .send(get("/Patient/4", "fhir:rest:read:patient-1"))
-        .await;
+    let read = client.send(read_of("Patient", "4")).await;
     assert_gpc_error(&read, 404, "PATIENT_NOT_FOUND", "logical id `4`");
-    let register = client
-        .send(send_json(
-            Method::POST,
-            format!("{ROOT}/Patient/$gpc.registerpatient"),
-            "fhir:operation:gpc.registerpatient-1",
-            &register_body("9690937294"),
-        ))
-        .await;
+    let register = client.send(register(register_body("9690937294"))).await;
     assert_gpc_error(&register, 404, "PATIENT_NOT_FOUND", "9690937294");
     let structured = client
         .send(structured_call(&json!([nhs_parameter("9690937294")])))
@@ -360,13 +335,9 @@ async fn practitioners_organisations_and_locations_are_found_and_read() {
             .unwrap()["id"],
         "1"
     );
-    let practitioner = client
-        .send(get("/Practitioner/2", "fhir:rest:read:practitioner-1"))
-        .await;
+    let practitioner = client.send(read_of("Practitioner", "2")).await;
     assert_eq!(practitioner.json()["name"][0]["family"], "Green");
-    let missing = client
-        .send(get("/Practitioner/9", "fhir:rest:read:practitioner-1"))
-        .await;
+    let missing = client.send(read_of("Practitioner", "9")).await;
     assert_gpc_error(&missing, 404, "PRACTITIONER_NOT_FOUND", "`9`");
 
     let orgs = client
@@ -388,25 +359,17 @@ async fn practitioners_organisations_and_locations_are_found_and_read() {
         ))
         .await;
     assert_eq!(entries(&other.json(), "Organization").count(), 0);
-    let read = client
-        .send(get("/Organization/1", "fhir:rest:read:organization-1"))
-        .await;
+    let read = client.send(read_of("Organization", "1")).await;
     assert_eq!(read.json()["identifier"][0]["value"], "A20047");
-    let missing = client
-        .send(get("/Organization/7", "fhir:rest:read:organization-1"))
-        .await;
+    let missing = client.send(read_of("Organization", "7")).await;
     assert_gpc_error(&missing, 404, "ORGANISATION_NOT_FOUND", "`7`");
 
-    let location = client
-        .send(get("/Location/1", "fhir:rest:read:location-1"))
-        .await;
+    let location = client.send(read_of("Location", "1")).await;
     assert_eq!(
         location.json()["managingOrganization"]["reference"],
         "Organization/1"
     );
-    let missing = client
-        .send(get("/Location/7", "fhir:rest:read:location-1"))
-        .await;
+    let missing = client.send(read_of("Location", "7")).await;
     assert_gpc_error(&missing, 404, "NO_RECORD_FOUND", "`7`");
     sim.stop().await;
 }
@@ -422,7 +385,7 @@ fn register_body(nhs: &str) -> Value {
     }}]})
 }
 
-fn register(body: &Value) -> Call {
+fn register(body: impl ToString) -> Call {
     send_json(
         Method::POST,
         format!("{ROOT}/Patient/$gpc.registerpatient"),
@@ -435,13 +398,8 @@ fn register(body: &Value) -> Call {
 async fn register_patient_creates_a_temporary_patient_once() {
     let sim = demo_sim().await;
     let client = sim.client();
-    let reply = client.send(register(&register_body("9690937308"))).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    let reply = client.send(register(register_body("9690937308"))).await;
+    reply.assert_status(StatusCode::OK);
     let bundle = reply.json();
     let patient = entries(&bundle, "Patient").next().unwrap().clone();
     assert_eq!(patient["meta"]["profile"][0], PATIENT_PROFILE);
@@ -450,13 +408,11 @@ async fn register_patient_creates_a_temporary_patient_once() {
         "T"
     );
     let id = patient["id"].as_str().unwrap();
-    let read = client
-        .send(get(&format!("/Patient/{id}"), "fhir:rest:read:patient-1"))
-        .await;
+    let read = client.send(read_of("Patient", id)).await;
     assert_eq!(read.json()["identifier"][0]["value"], "9690937308");
-    let again = client.send(register(&register_body("9690937308"))).await;
+    let again = client.send(register(register_body("9690937308"))).await;
     assert_gpc_error(&again, 409, "DUPLICATE_REJECTED", "already registered");
-    let existing = client.send(register(&register_body("9476719931"))).await;
+    let existing = client.send(register(register_body("9476719931"))).await;
     assert_gpc_error(&existing, 409, "DUPLICATE_REJECTED", "Patient/1");
     sim.stop().await;
 }
@@ -469,18 +425,9 @@ async fn register_patient_refuses_a_patient_without_meta_profile_and_bad_bodies(
     body["parameter"][0]["resource"]["meta"] = json!({});
     let reply = client.send(register(&body)).await;
     assert_gpc_error(&reply, 422, "INVALID_RESOURCE", "meta.profile");
-    let invalid = client.send(register(&register_body("9690937309"))).await;
+    let invalid = client.send(register(register_body("9690937309"))).await;
     assert_gpc_error(&invalid, 400, "INVALID_NHS_NUMBER", "check digit");
-    let malformed = client
-        .send(
-            Call::new(
-                Method::POST,
-                format!("{ROOT}/Patient/$gpc.registerpatient"),
-                &id("fhir:operation:gpc.registerpatient-1"),
-            )
-            .body("application/fhir+json", "{not json"),
-        )
-        .await;
+    let malformed = client.send(register("{not json")).await;
     assert_gpc_error(&malformed, 400, "BAD_REQUEST", "not valid JSON");
     sim.stop().await;
 }
@@ -490,12 +437,7 @@ async fn book_then_read_then_amend_then_cancel_changes_what_read_and_search_retu
     let sim = demo_sim().await;
     let client = sim.client();
     let search = client.send(slot_search(1, 7)).await;
-    assert_eq!(
-        search.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&search.body)
-    );
+    search.assert_status(StatusCode::OK);
     let bundle = search.json();
     let slot = entries(&bundle, "Slot")
         .next()
@@ -511,12 +453,7 @@ async fn book_then_read_then_amend_then_cancel_changes_what_read_and_search_retu
     assert_eq!(entries(&bundle, "Organization").count(), 1);
 
     let booked = client.send(book(&slot, "3")).await;
-    assert_eq!(
-        booked.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&booked.body)
-    );
+    booked.assert_status(StatusCode::CREATED);
     let appointment = booked.json();
     let appointment_id = appointment["id"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -531,12 +468,7 @@ async fn book_then_read_then_amend_then_cancel_changes_what_read_and_search_retu
     let twice = client.send(book(&slot, "1")).await;
     assert_gpc_error(&twice, 409, "DUPLICATE_REJECTED", "no longer free");
 
-    let read_call = || {
-        get(
-            &format!("/Appointment/{appointment_id}"),
-            "fhir:rest:read:appointment-1",
-        )
-    };
+    let read_call = || read_of("Appointment", &appointment_id);
     let read = client.send(read_call()).await.json();
     assert_eq!(read["status"], "booked");
     let listed = client.send(appointments_of("3")).await.json();
@@ -544,21 +476,10 @@ async fn book_then_read_then_amend_then_cancel_changes_what_read_and_search_retu
 
     let mut amended = read.clone();
     amended["comment"] = json!("Needs step-free access");
-    let amend_url = format!("{ROOT}/Appointment/{appointment_id}");
     let reply = client
-        .send(send_json(
-            Method::PUT,
-            amend_url.clone(),
-            "fhir:rest:update:appointment-1",
-            &amended,
-        ))
+        .send(put_appointment(&appointment_id, AMEND, &amended))
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::OK);
     let read = client.send(read_call()).await.json();
     assert_eq!(read["comment"], "Needs step-free access");
     assert_eq!(read["meta"]["versionId"], "2");
@@ -566,24 +487,14 @@ async fn book_then_read_then_amend_then_cancel_changes_what_read_and_search_retu
     let mut moved = read.clone();
     moved["start"] = json!("2099-01-01T09:00:00Z");
     let refused = client
-        .send(send_json(
-            Method::PUT,
-            amend_url.clone(),
-            "fhir:rest:update:appointment-1",
-            &moved,
-        ))
+        .send(put_appointment(&appointment_id, AMEND, &moved))
         .await;
     assert_gpc_error(&refused, 422, "INVALID_RESOURCE", "start");
 
     let mut cancel = read.clone();
     cancel["status"] = json!("cancelled");
     let no_reason = client
-        .send(send_json(
-            Method::PUT,
-            amend_url.clone(),
-            "fhir:rest:cancel:appointment-1",
-            &cancel,
-        ))
+        .send(put_appointment(&appointment_id, CANCEL, &cancel))
         .await;
     assert_gpc_error(&no_reason, 422, "INVALID_RESOURCE", "cancellation reason");
     cancel["extension"]
@@ -591,28 +502,16 @@ async fn book_then_read_then_amend_then_cancel_changes_what_read_and_search_retu
         .unwrap()
         .push(json!({"url": CANCELLATION_REASON, "valueString": "Patient request"}));
     let cancelled = client
-        .send(send_json(
-            Method::PUT,
-            amend_url.clone(),
-            "fhir:rest:cancel:appointment-1",
-            &cancel,
-        ))
+        .send(put_appointment(&appointment_id, CANCEL, &cancel))
         .await;
-    assert_eq!(
-        cancelled.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&cancelled.body)
-    );
+    cancelled.assert_status(StatusCode::OK);
     let read = client.send(read_call()).await.json();
     assert_eq!(read["status"], "cancelled");
 
     // The slot is free again.
     let after = client.send(slot_search(1, 7)).await.json();
     assert!(entries(&after, "Slot").any(|s| s["id"] == slot["id"]));
-    let missing = client
-        .send(get("/Appointment/999", "fhir:rest:read:appointment-1"))
-        .await;
+    let missing = client.send(read_of("Appointment", "999")).await;
     assert_gpc_error(&missing, 404, "NO_RECORD_FOUND", "`999`");
     sim.stop().await;
 }
@@ -629,39 +528,16 @@ async fn booking_refuses_unknown_patients_slots_and_bad_appointments() {
     no_slot["id"] = json!("1-20300101-0907");
     let reply = client.send(book(&no_slot, "1")).await;
     assert_gpc_error(&reply, 422, "REFERENCE_NOT_FOUND", "1-20300101-0907");
-    let mut wrong_time = booking(&slot, "1");
-    wrong_time["end"] = json!("2099-01-01T00:00:00Z");
-    let reply = client
-        .send(send_json(
-            Method::POST,
-            format!("{ROOT}/Appointment"),
-            "fhir:rest:create:appointment-1",
-            &wrong_time,
-        ))
-        .await;
-    assert_gpc_error(&reply, 422, "INVALID_RESOURCE", "start and end");
-    let mut with_reason = booking(&slot, "1");
-    with_reason["reason"] = json!([{"text": "chest pain"}]);
-    let reply = client
-        .send(send_json(
-            Method::POST,
-            format!("{ROOT}/Appointment"),
-            "fhir:rest:create:appointment-1",
-            &with_reason,
-        ))
-        .await;
-    assert_gpc_error(&reply, 422, "INVALID_RESOURCE", "reason");
-    let mut unprofiled = booking(&slot, "1");
-    unprofiled["meta"] = json!({});
-    let reply = client
-        .send(send_json(
-            Method::POST,
-            format!("{ROOT}/Appointment"),
-            "fhir:rest:create:appointment-1",
-            &unprofiled,
-        ))
-        .await;
-    assert_gpc_error(&reply, 422, "INVALID_RESOURCE", "meta.profile");
+    for (field, value, says) in [
+        ("end", json!("2099-01-01T00:00:00Z"), "start and end"),
+        ("reason", json!([{"text": "chest pain"}]), "reason"),
+        ("meta", json!({}), "meta.profile"),
+    ] {
+        let mut appointment = booking(&slot, "1");
+        appointment[field] = value;
+        let reply = client.send(create_appointment(&appointment)).await;
+        assert_gpc_error(&reply, 422, "INVALID_RESOURCE", says);
+    }
     sim.stop().await;
 }
 
@@ -681,28 +557,17 @@ async fn visit_appointments_are_read_and_retrieved_but_never_offered_booked_amen
         .expect("the fixture visit is retrieved")
         .clone();
     let visit_id = visit["id"].as_str().unwrap();
-    let read = client
-        .send(get(
-            &format!("/Appointment/{visit_id}"),
-            "fhir:rest:read:appointment-1",
-        ))
-        .await;
+    let read = client.send(read_of("Appointment", visit_id)).await;
     assert_eq!(read.status, StatusCode::OK);
 
     let search = client.send(slot_search(0, 13)).await.json();
     assert!(entries(&search, "Slot").count() > 0);
     assert!(entries(&search, "Slot").all(|s| s["extension"][0]["valueCode"] != "Visit"));
 
-    let url = format!("{ROOT}/Appointment/{visit_id}");
     let mut amended = visit.clone();
     amended["comment"] = json!("Ring the bell twice");
     let reply = client
-        .send(send_json(
-            Method::PUT,
-            url.clone(),
-            "fhir:rest:update:appointment-1",
-            &amended,
-        ))
+        .send(put_appointment(visit_id, AMEND, &amended))
         .await;
     assert_gpc_error(&reply, 422, "INVALID_RESOURCE", "Visit");
     let mut cancel = visit.clone();
@@ -712,12 +577,7 @@ async fn visit_appointments_are_read_and_retrieved_but_never_offered_booked_amen
         .unwrap()
         .push(json!({"url": CANCELLATION_REASON, "valueString": "No longer needed"}));
     let reply = client
-        .send(send_json(
-            Method::PUT,
-            url,
-            "fhir:rest:cancel:appointment-1",
-            &cancel,
-        ))
+        .send(put_appointment(visit_id, CANCEL, &cancel))
         .await;
     assert_gpc_error(&reply, 422, "INVALID_RESOURCE", "Visit");
 
@@ -787,11 +647,15 @@ fn nhs_parameter(nhs: &str) -> Value {
 }
 
 fn structured_call(parameters: &Value) -> Call {
+    structured_body(json!({"resourceType": "Parameters", "parameter": parameters}))
+}
+
+fn structured_body(body: impl ToString) -> Call {
     send_json(
         Method::POST,
         format!("{STRUCTURED_ROOT}/Patient/$gpc.getstructuredrecord"),
         "fhir:operation:gpc.getstructuredrecord-1",
-        &json!({"resourceType": "Parameters", "parameter": parameters}),
+        body,
     )
 }
 
@@ -806,12 +670,7 @@ async fn structured_record_holds_patient_practice_allergies_and_medications() {
             {"name": "includeMedication", "part": [{"name": "includePrescriptionIssues", "valueBoolean": true}]}
         ])))
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::OK);
     let bundle = reply.json();
     assert_eq!(bundle["type"], "collection");
     assert_eq!(
@@ -883,16 +742,7 @@ async fn structured_record_follows_the_error_table() {
         ))
         .await;
     assert_gpc_error(&reply, 422, "INVALID_PARAMETER", "includeResolvedAllergies");
-    let malformed = client
-        .send(
-            Call::new(
-                Method::POST,
-                format!("{STRUCTURED_ROOT}/Patient/$gpc.getstructuredrecord"),
-                &id("fhir:operation:gpc.getstructuredrecord-1"),
-            )
-            .body("application/fhir+json", "[1,"),
-        )
-        .await;
+    let malformed = client.send(structured_body("[1,")).await;
     assert_gpc_error(&malformed, 422, "INVALID_RESOURCE", "not valid JSON");
     sim.stop().await;
 }
@@ -956,24 +806,12 @@ async fn requests_of_the_wrong_shape_or_unimplemented_interactions_are_refused()
 async fn the_shipped_routes_answer_gp_connect_calls_for_the_example_practice() {
     let sim = Sim::start(include_str!("../routes.toml")).await;
     let client = sim.client();
-    let reply = client
-        .send(get("/Patient/1", "fhir:rest:read:patient-1"))
-        .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    let reply = client.send(read_of("Patient", "1")).await;
+    reply.assert_status(StatusCode::OK);
     let reply = client
         .send(structured_call(&json!([nhs_parameter("9476719931")])))
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::OK);
     // The second practice has no switches: disabled by default.
     let second = Call::new(
         Method::GET,

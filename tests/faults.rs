@@ -16,12 +16,6 @@ const OTHER_PROVIDER: &str = "918999198993";
 const OTHER_ROOT: &str = "https://second.example.nhs.uk/B82617/STU3/1/gpconnect";
 const NHS_NUMBER: &str = "9690937278";
 
-async fn sim_with_backend() -> (Sim, Backend) {
-    let backend = Backend::start().await;
-    let sim = Sim::start(&routes(&backend.url())).await;
-    (sim, backend)
-}
-
 /// A JSON body with its fresh `id` taken out, to compare two renderings of one error.
 fn without_id(reply: &Reply) -> Value {
     let mut json = reply.json();

@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
@@ -35,8 +35,7 @@ async fn path_and_query_reach_the_backend_byte_for_byte_below_its_base() {
 
 #[tokio::test]
 async fn ssp_headers_and_authorization_pass_hop_by_hop_are_dropped_and_forwarding_is_added() {
-    let backend = Backend::start().await;
-    let sim = Sim::start(&routes(&backend.url())).await;
+    let (sim, backend) = sim_with_backend().await;
     let call = Call::metadata()
         .header("Authorization", "Bearer abc.def.")
         .header("Connection", "x-secret")
@@ -74,16 +73,14 @@ async fn ssp_headers_and_authorization_pass_hop_by_hop_are_dropped_and_forwardin
 #[tokio::test]
 async fn post_bodies_arrive_intact_and_responses_come_back_intact() {
     let backend = Backend::with(|got| {
-        let mut r = Response::new(ssp_sim::body::full(got.body.clone()));
+        let mut r = fhir_json(ssp_sim::body::full(got.body.clone()));
         *r.status_mut() = StatusCode::CREATED;
-        r.headers_mut()
-            .insert("content-type", "application/fhir+json".parse().unwrap());
         r.headers_mut()
             .insert("location", "Appointment/9".parse().unwrap());
         r
     })
     .await;
-    let sim = Sim::start(&routes(&backend.url())).await;
+    let sim = Sim::for_backend(&backend).await;
     let body = r#"{"resourceType":"Appointment","status":"booked"}"#;
     let call = Call::new(
         Method::POST,
@@ -105,15 +102,13 @@ async fn gzip_bodies_pass_through_untouched() {
         0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xab, 0xae, 5, 0, 0x43, 0xbf, 0xa6, 0xa3, 2, 0, 0, 0,
     ];
     let backend = Backend::with(move |_| {
-        let mut r = Response::new(ssp_sim::body::full(compressed));
+        let mut r = fhir_json(ssp_sim::body::full(compressed));
         r.headers_mut()
             .insert("content-encoding", "gzip".parse().unwrap());
-        r.headers_mut()
-            .insert("content-type", "application/fhir+json".parse().unwrap());
         r
     })
     .await;
-    let sim = Sim::start(&routes(&backend.url())).await;
+    let sim = Sim::for_backend(&backend).await;
     let reply = sim
         .client()
         .send(Call::metadata().header("Accept-Encoding", "gzip"))
@@ -126,8 +121,7 @@ async fn gzip_bodies_pass_through_untouched() {
 
 #[tokio::test]
 async fn backend_connections_are_kept_alive_and_reused() {
-    let backend = Backend::start().await;
-    let sim = Sim::start(&routes(&backend.url())).await;
+    let (sim, backend) = sim_with_backend().await;
     let client = sim.client();
     for _ in 0..20 {
         assert_eq!(client.send(Call::metadata()).await.status, StatusCode::OK);
@@ -162,13 +156,10 @@ async fn responses_stream_chunk_by_chunk_without_waiting_for_the_end() {
                 _ => None,
             }
         });
-        let mut r = Response::new(ssp_sim::body::stream(StreamBody::new(chunks)));
-        r.headers_mut()
-            .insert("content-type", "application/fhir+json".parse().unwrap());
-        r
+        fhir_json(ssp_sim::body::stream(StreamBody::new(chunks)))
     })
     .await;
-    let sim = Sim::start(&routes(&backend.url())).await;
+    let sim = Sim::for_backend(&backend).await;
     let tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths))
         .await
         .unwrap();
@@ -201,8 +192,7 @@ async fn responses_stream_chunk_by_chunk_without_waiting_for_the_end() {
 async fn a_100_mb_upload_streams_through_without_buffering() {
     const SIZE: usize = 100 * 1024 * 1024;
     const CHUNK: usize = 64 * 1024;
-    let backend = Backend::start().await;
-    let sim = Sim::start(&routes(&backend.url())).await;
+    let (sim, backend) = sim_with_backend().await;
     let before = peak_rss();
     let tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths))
         .await
@@ -298,11 +288,18 @@ async fn a_silent_backend_times_out_as_error_communicating() {
     sim.stop().await;
 }
 
-#[tokio::test]
-async fn https_backends_get_the_configured_client_certificate() {
+/// An HTTPS backend that requires a client certificate from a fresh CA, with that CA (for the
+/// simulator to start with) and the backend's URL.
+async fn https_backend() -> (Pki, Backend, String) {
     let pki = Pki::new();
     let backend = Backend::https(&pki.paths).await;
     let url = format!("https://localhost:{}", backend.addr.port());
+    (pki, backend, url)
+}
+
+#[tokio::test]
+async fn https_backends_get_the_configured_client_certificate() {
+    let (pki, backend, url) = https_backend().await;
     let with_identity = routes(&url).replace(
         &format!("backend = \"{url}\""),
         &format!(
@@ -313,21 +310,14 @@ async fn https_backends_get_the_configured_client_certificate() {
     );
     let sim = Sim::start_with_pki(&with_identity, Overrides::default(), pki).await;
     let reply = sim.client().send(Call::metadata()).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::OK);
     assert_eq!(backend.requests().len(), 1);
     sim.stop().await;
 }
 
 #[tokio::test]
 async fn an_https_backend_that_refuses_our_certificate_is_error_communicating() {
-    let pki = Pki::new();
-    let backend = Backend::https(&pki.paths).await;
-    let url = format!("https://localhost:{}", backend.addr.port());
+    let (pki, backend, url) = https_backend().await;
     // No client_cert configured: the backend's TLS MA refuses the connection.
     let sim = Sim::start_with_pki(&routes(&url), Overrides::default(), pki).await;
     let reply = sim.client().send(Call::metadata()).await;

@@ -6,20 +6,18 @@ mod support;
 use http::{Method, StatusCode};
 use support::*;
 
-async fn sim_with_backend() -> (Sim, Backend) {
-    let backend = Backend::start().await;
-    let sim = Sim::start(&routes(&backend.url())).await;
-    (sim, backend)
-}
-
-/// Checks the fixed parts every SSP error shares: headers, the 1.2.7 coding, diagnostics = display.
-fn assert_ssp_error(reply: &Reply, status: u16, code: &str, display: &str, trace_id: &str) {
-    assert_eq!(
-        reply.status.as_u16(),
-        status,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+/// Sends `call` and checks the fixed parts every SSP error shares: headers (the call's own
+/// trace id echoed), the 1.2.7 coding, diagnostics = display. Returns the reply.
+async fn assert_refused(
+    client: &Client,
+    call: Call,
+    status: u16,
+    code: &str,
+    display: &str,
+) -> Reply {
+    let trace_id = call.trace_id().to_owned();
+    let reply = client.send(call).await;
+    reply.assert_status(StatusCode::from_u16(status).unwrap());
     assert_eq!(
         reply.header("content-type"),
         "application/fhir+json;charset=utf-8"
@@ -40,6 +38,7 @@ fn assert_ssp_error(reply: &Reply, status: u16, code: &str, display: &str, trace
     );
     assert_eq!(coding["display"], display);
     assert_eq!(issue["diagnostics"], display);
+    reply
 }
 
 #[tokio::test]
@@ -136,15 +135,14 @@ async fn sender_check_refuses_an_unknown_or_unauthorised_asid() {
     let (sim, _backend) = sim_with_backend().await;
     let client = sim.client();
     let call = Call::metadata().header("Ssp-From", "100000000001");
-    let trace = call.trace_id().to_owned();
-    let reply = client.send(call).await;
-    assert_ssp_error(
-        &reply,
+    assert_refused(
+        &client,
+        call,
         403,
         "forbidden",
         "ASID_CHECK_FAILED_MESSAGESENDER_100000000001",
-        &trace,
-    );
+    )
+    .await;
     // The limited consumer may not initiate a structured record request.
     let call = Call::new(
         Method::POST,
@@ -152,15 +150,14 @@ async fn sender_check_refuses_an_unknown_or_unauthorised_asid() {
         STRUCTURED,
     )
     .header("Ssp-From", "200000000360");
-    let trace = call.trace_id().to_owned();
-    let reply = client.send(call).await;
-    assert_ssp_error(
-        &reply,
+    assert_refused(
+        &client,
+        call,
         403,
         "forbidden",
         "ASID_CHECK_FAILED_MESSAGESENDER_200000000360",
-        &trace,
-    );
+    )
+    .await;
     sim.stop().await;
 }
 
@@ -173,21 +170,23 @@ async fn receiver_check_refuses_a_provider_without_an_endpoint_for_the_interacti
         STRUCTURED,
     )
     .header("Ssp-To", "918999198993");
-    let trace = call.trace_id().to_owned();
-    let reply = sim.client().send(call).await;
-    assert_ssp_error(
-        &reply,
+    assert_refused(
+        &sim.client(),
+        call,
         403,
         "forbidden",
         "PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_918999198993",
-        &trace,
-    );
+    )
+    .await;
     let call = Call::metadata().header("Ssp-To", "999999999999");
-    let reply = sim.client().send(call).await;
-    assert_eq!(
-        reply.display(),
-        "PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_999999999999"
-    );
+    assert_refused(
+        &sim.client(),
+        call,
+        403,
+        "forbidden",
+        "PARTYKEY_INTERACTION_CHECK_FAILED_MESSAGERECEIVER_999999999999",
+    )
+    .await;
     sim.stop().await;
 }
 
@@ -195,15 +194,14 @@ async fn receiver_check_refuses_a_provider_without_an_endpoint_for_the_interacti
 async fn fot_check_refuses_sender_not_allowed_to_receiver() {
     let (sim, backend) = sim_with_backend().await;
     let call = Call::metadata().header("Ssp-From", "200000000360");
-    let trace = call.trace_id().to_owned();
-    let reply = sim.client().send(call).await;
-    assert_ssp_error(
-        &reply,
+    assert_refused(
+        &sim.client(),
+        call,
         403,
         "forbidden",
         "FOT_CHECK_FAILED_MESSAGESENDER_200000000360_MESSAGERECEIVER_918999198738",
-        &trace,
-    );
+    )
+    .await;
     assert!(backend.requests().is_empty());
     sim.stop().await;
 }
@@ -220,10 +218,8 @@ async fn endpoint_check_refuses_ip_port_case_and_other_roots() {
         "https://second.example.nhs.uk/B82617/STU3/1/gpconnect/metadata",
     ] {
         let call = Call::new(Method::GET, target, METADATA);
-        let trace = call.trace_id().to_owned();
-        let reply = client.send(call).await;
         let display = format!("ENDPOINT_{ROOT}_CPAID_S20047821870_VARIES_FROM_TARGETURL_{target}");
-        assert_ssp_error(&reply, 400, "invalid", &display, &trace);
+        assert_refused(&client, call, 400, "invalid", &display).await;
     }
     assert!(backend.requests().is_empty());
     sim.stop().await;
@@ -247,15 +243,14 @@ async fn media_type_check_refuses_non_fhir_accept_format_and_content_type() {
         )
         .body("text/plain", "hello"),
     ] {
-        let trace = call.trace_id().to_owned();
-        let reply = client.send(call).await;
-        assert_ssp_error(
-            &reply,
+        let reply = assert_refused(
+            &client,
+            call,
             415,
             "not-supported",
             "Unsupported_Media_Type",
-            &trace,
-        );
+        )
+        .await;
         assert!(!reply.header("ssp-sim-diagnostics").is_empty());
     }
     assert!(backend.requests().is_empty());
@@ -269,11 +264,14 @@ async fn checks_run_in_order_so_the_first_failure_answers() {
     let call = Call::new(Method::GET, "https://127.0.0.1/x/metadata", METADATA)
         .header("Ssp-From", "100000000001")
         .header("Accept", "text/html");
-    let reply = sim.client().send(call).await;
-    assert_eq!(
-        reply.display(),
-        "ASID_CHECK_FAILED_MESSAGESENDER_100000000001"
-    );
+    assert_refused(
+        &sim.client(),
+        call,
+        403,
+        "forbidden",
+        "ASID_CHECK_FAILED_MESSAGESENDER_100000000001",
+    )
+    .await;
     sim.stop().await;
 }
 
@@ -282,9 +280,7 @@ async fn unreachable_backend_is_error_communicating() {
     let closed = closed_port().await;
     let sim = Sim::start(&routes(&format!("http://{closed}"))).await;
     let call = Call::metadata();
-    let trace = call.trace_id().to_owned();
-    let reply = sim.client().send(call).await;
     let display = format!("ERROR_COMMUNICATING_TO_ENDPOINT_URL_{ROOT}/metadata");
-    assert_ssp_error(&reply, 502, "transient", &display, &trace);
+    assert_refused(&sim.client(), call, 502, "transient", &display).await;
     sim.stop().await;
 }

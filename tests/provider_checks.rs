@@ -14,7 +14,7 @@ use ssp_sim::checks::provider::findings::{Findings, Rule};
 use ssp_sim::checks::provider::jwt::{self, encode_unsigned, unsigned_header, Expected};
 use ssp_sim::checks::provider::JwtMode;
 use ssp_sim::settings::Overrides;
-use support::{Backend, Call, Reply, Sim, READ_PATIENT, ROOT};
+use support::{Backend, Call, Sim, READ_PATIENT, ROOT};
 
 /// Runs `ssp-sim` with `args`; returns the exit code and standard output.
 fn ssp_sim(args: &[&str]) -> (i32, String) {
@@ -69,21 +69,6 @@ async fn sim(mode: JwtMode) -> (Sim, Backend) {
     )
 }
 
-fn assert_provider_error(reply: &Reply, status: StatusCode, code: &str) {
-    assert_eq!(
-        reply.status,
-        status,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let v = reply.json();
-    assert_eq!(
-        v["meta"]["profile"][0],
-        "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-OperationOutcome-1"
-    );
-    assert_eq!(v["issue"][0]["details"]["coding"][0]["code"], code);
-}
-
 #[tokio::test]
 async fn a_token_from_ssp_sim_jwt_passes_and_reaches_the_backend_unchanged() {
     let (sim, backend) = sim(JwtMode::Enforce).await;
@@ -103,7 +88,7 @@ async fn a_token_from_ssp_sim_jwt_passes_and_reaches_the_backend_unchanged() {
 async fn a_missing_authorization_header_is_a_bad_request_naming_it() {
     let (sim, backend) = sim(JwtMode::Enforce).await;
     let reply = sim.client().send(Call::metadata()).await;
-    assert_provider_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    reply.assert_outcome(StatusCode::BAD_REQUEST, "BAD_REQUEST");
     assert_eq!(
         reply.diagnostics(),
         "Authorization header is missing; send Authorization: Bearer <JWT>"
@@ -120,7 +105,7 @@ async fn a_token_without_its_trailing_dot_is_a_bad_request_saying_so() {
         .client()
         .send(bearer(Call::metadata(), token.trim_end_matches('.')))
         .await;
-    assert_provider_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    reply.assert_outcome(StatusCode::BAD_REQUEST, "BAD_REQUEST");
     assert!(
         reply.diagnostics().contains("so add the trailing dot"),
         "{}",
@@ -141,7 +126,7 @@ async fn every_wrong_claim_value_is_listed_in_one_bad_request() {
         "sub": "someone-else"
     }));
     let reply = sim.client().send(bearer(Call::metadata(), &token)).await;
-    assert_provider_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    reply.assert_outcome(StatusCode::BAD_REQUEST, "BAD_REQUEST");
     let d = reply.diagnostics();
     for wanted in [
         "JWT claim exp must be iat + 300 (iat 1700000000, exp 1700000600)",
@@ -163,7 +148,7 @@ async fn a_claim_resource_failing_validation_is_invalid_resource() {
         "requesting_organization": {"resourceType": "Organization", "identifier": [{"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "A11111"}]}
     }));
     let reply = sim.client().send(bearer(Call::metadata(), &token)).await;
-    assert_provider_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_RESOURCE");
+    reply.assert_outcome(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_RESOURCE");
     assert!(
         reply
             .diagnostics()
@@ -180,7 +165,7 @@ async fn a_wrong_resource_type_in_a_claim_is_a_bad_request() {
     let device = payload_of(&token_for(support::METADATA))["requesting_device"].clone();
     let token = metadata_token_with(json!({"requesting_organization": device}));
     let reply = sim.client().send(bearer(Call::metadata(), &token)).await;
-    assert_provider_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    reply.assert_outcome(StatusCode::BAD_REQUEST, "BAD_REQUEST");
     assert!(reply
         .diagnostics()
         .contains("must be a FHIR Organization resource, got resourceType string \"Device\""));
@@ -195,7 +180,7 @@ async fn an_interaction_id_that_does_not_fit_the_request_is_a_bad_request_naming
         .client()
         .send(bearer(call, &token_for(READ_PATIENT)))
         .await;
-    assert_provider_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    reply.assert_outcome(StatusCode::BAD_REQUEST, "BAD_REQUEST");
     let d = reply.diagnostics();
     assert!(d.starts_with(&format!("Ssp-InteractionID {READ_PATIENT} (Read a patient) is GET /Patient/{{id}}, but the request is GET /metadata; it looks like ")), "{d}");
     assert!(d.contains("urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1 (Get the FHIR capability statement)"), "{d}");
@@ -281,19 +266,14 @@ async fn an_endpoint_with_a_jwt_key_verifies_signed_tokens_and_refuses_others() 
         .client()
         .send(bearer(Call::metadata(), &sign(&pair.serialize_pem())))
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::OK);
 
     let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let reply = sim
         .client()
         .send(bearer(Call::metadata(), &sign(&other.serialize_pem())))
         .await;
-    assert_provider_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    reply.assert_outcome(StatusCode::BAD_REQUEST, "BAD_REQUEST");
     assert_eq!(
         reply.diagnostics(),
         "JWT signature (ES256) does not verify with the endpoint's jwt_key"
@@ -320,7 +300,7 @@ async fn a_signed_token_on_an_endpoint_without_a_key_is_refused_with_the_reason(
         .client()
         .send(bearer(Call::metadata(), &format!("{}c2ln", token)))
         .await;
-    assert_provider_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    reply.assert_outcome(StatusCode::BAD_REQUEST, "BAD_REQUEST");
     assert!(
         reply
             .diagnostics()
@@ -334,16 +314,9 @@ async fn a_signed_token_on_an_endpoint_without_a_key_is_refused_with_the_reason(
 #[tokio::test]
 async fn provider_errors_come_as_fhir_xml_when_xml_is_asked_for_and_ssp_errors_stay_json() {
     let (sim, _backend) = sim(JwtMode::Enforce).await;
-    let reply = sim
-        .client()
-        .send(Call::metadata().header("Accept", "application/fhir+xml"))
-        .await;
+    let reply = sim.client().send(Call::metadata().accept_xml()).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        reply.header("content-type"),
-        "application/fhir+xml;charset=utf-8"
-    );
-    let xml = String::from_utf8_lossy(&reply.body);
+    let xml = reply.fhir_xml();
     assert!(
         xml.starts_with("<OperationOutcome xmlns=\"http://hl7.org/fhir\">"),
         "{xml}"
@@ -352,7 +325,7 @@ async fn provider_errors_come_as_fhir_xml_when_xml_is_asked_for_and_ssp_errors_s
     assert!(xml.contains("<diagnostics value=\"Authorization header is missing; send Authorization: Bearer &lt;JWT&gt;\"/>"), "{xml}");
 
     let foreign = Call::metadata()
-        .header("Accept", "application/fhir+xml")
+        .accept_xml()
         .header("Ssp-From", "100000000001");
     let reply = sim.client().send(foreign).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);

@@ -216,7 +216,7 @@ async fn shutdown_finishes_in_flight_requests() {
         http::Response::new(ssp_sim::body::full("{}"))
     })
     .await;
-    let sim = Sim::start(&routes(&backend.url())).await;
+    let sim = Sim::for_backend(&backend).await;
     let client = sim.client();
     let in_flight = tokio::spawn(async move { client.send(Call::metadata()).await });
     tokio::time::sleep(Duration::from_millis(150)).await;

@@ -88,18 +88,12 @@ fn display(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::test_headers::headers;
     use crate::interactions::EMBEDDED;
     use crate::rejection::Placeholder;
 
     fn catalog() -> Interactions {
         Interactions::parse("interactions.toml", EMBEDDED).unwrap()
-    }
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
-            .collect()
     }
 
     #[test]

@@ -106,13 +106,7 @@ pub fn check(headers: &HeaderMap, query: Option<&str>) -> Result<Format, Rejecti
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
-            .collect()
-    }
+    use crate::checks::test_headers::headers;
 
     #[test]
     fn no_accept_means_json_or_the_body_format() {

@@ -12,3 +12,17 @@ pub mod provider; // 10
 pub mod receiver; // 6
 pub mod sender; // 5
 pub mod target; // 3 // 9
+
+/// Building request headers for the checks' unit tests.
+#[cfg(test)]
+mod test_headers {
+    use http::HeaderMap;
+
+    /// A header map of `(name, value)` pairs.
+    pub fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
+            .collect()
+    }
+}

@@ -15,7 +15,7 @@ use crate::demo::errors::{self, reject};
 use crate::demo::fixtures::{DeliveryChannel, Schedule};
 use crate::demo::request::Input;
 use crate::demo::respond::{searchset, Reply};
-use crate::demo::state::Booking;
+use crate::demo::state::{Booking, Practice};
 use crate::demo::timetable::{self, SlotTime};
 use crate::demo::{fhir, profiles, Site};
 use crate::rejection::Rejection;
@@ -45,6 +45,24 @@ fn appointment_not_found(site: &Site, id: &str) -> Rejection {
             site.ods_code
         ),
     )
+}
+
+/// Refuses a patient id the practice does not know; a PDS-sensitive patient is answered as
+/// unknown here too, as everywhere else in the demo.
+fn check_patient_known(site: &Site, practice: &Practice, patient: &str) -> Result<(), Rejection> {
+    if practice
+        .patients(site.fixtures)
+        .any(|p| p.id == patient && !p.sensitive)
+    {
+        return Ok(());
+    }
+    Err(reject(
+        errors::PATIENT_NOT_FOUND,
+        format!(
+            "No patient with logical id `{patient}` at practice {}",
+            site.ods_code
+        ),
+    ))
 }
 
 /// The Slot resource of a free timetable slot.
@@ -300,18 +318,7 @@ pub fn book(site: &Site, input: &Input) -> Result<Reply, Rejection> {
 
     let now = dates::format(site.now);
     let booked = site.practice(|practice| {
-        if !practice
-            .patients(site.fixtures)
-            .any(|p| p.id == patient && !p.sensitive)
-        {
-            return Err(reject(
-                errors::PATIENT_NOT_FOUND,
-                format!(
-                    "No patient with logical id `{patient}` at practice {}",
-                    site.ods_code
-                ),
-            ));
-        }
+        check_patient_known(site, practice, &patient)?;
         let busy = practice.busy_slots();
         if let Some(taken) = requested.ids.iter().find(|id| busy.contains(id.as_str())) {
             return Err(reject(
@@ -528,18 +535,7 @@ pub fn patient_appointments(site: &Site, input: &Input) -> Result<Reply, Rejecti
         ));
     }
     site.practice(|practice| {
-        if !practice
-            .patients(site.fixtures)
-            .any(|p| p.id == patient && !p.sensitive)
-        {
-            return Err(reject(
-                errors::PATIENT_NOT_FOUND,
-                format!(
-                    "No patient with logical id `{patient}` at practice {}",
-                    site.ods_code
-                ),
-            ));
-        }
+        check_patient_known(site, practice, patient)?;
         let mut found: Vec<&Booking> = practice
             .appointments
             .values()

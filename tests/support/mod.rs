@@ -48,9 +48,9 @@ impl Pki {
     }
 }
 
-/// The standard mock SDS of the tests: one consumer that may do anything, one provider whose
-/// foundations/appointments endpoint goes to `backend` and structured endpoint to the demo.
-pub fn routes(backend: &str) -> String {
+/// The routes.toml table of the consumer every test sends as (`CONSUMER`): it may call any
+/// interaction of any provider.
+pub fn test_consumer() -> String {
     format!(
         r#"
 [[consumer]]
@@ -59,7 +59,16 @@ asid = "{CONSUMER}"
 ods_code = "A11111"
 interactions = ["*"]
 may_send_to = ["*"]
+"#
+    )
+}
 
+/// The standard mock SDS of the tests: one consumer that may do anything, one provider whose
+/// foundations/appointments endpoint goes to `backend` and structured endpoint to the demo.
+pub fn routes(backend: &str) -> String {
+    let consumer = test_consumer();
+    format!(
+        r#"{consumer}
 [[consumer]]
 name = "Limited consumer"
 asid = "200000000360"
@@ -114,6 +123,11 @@ impl Sim {
     /// Starts a simulator on loopback with `routes` and default settings.
     pub async fn start(routes: &str) -> Self {
         Self::start_with(routes, Overrides::default()).await
+    }
+
+    /// Starts on the standard test routes with `backend` behind the test provider.
+    pub async fn for_backend(backend: &Backend) -> Self {
+        Self::start(&routes(&backend.url())).await
     }
 
     /// Starts with some settings overridden (addresses default to loopback port 0).
@@ -208,6 +222,11 @@ impl Call {
         self
     }
 
+    /// Asks for FHIR XML instead of JSON.
+    pub fn accept_xml(self) -> Self {
+        self.header("Accept", "application/fhir+xml")
+    }
+
     pub fn without(mut self, name: &str) -> Self {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self
@@ -234,7 +253,46 @@ pub struct Reply {
     pub body: Bytes,
 }
 
+/// The profile GP Connect gives every OperationOutcome a provider (or check 10) answers.
+pub const OPERATION_OUTCOME_PROFILE: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-OperationOutcome-1";
+
 impl Reply {
+    /// Asserts the status, showing the body when it is not the one expected.
+    pub fn assert_status(&self, status: StatusCode) {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+
+    /// Asserts a GP Connect provider error: status, OperationOutcome profile and the code of
+    /// its first issue's coding.
+    pub fn assert_outcome(&self, status: StatusCode, code: &str) {
+        self.assert_status(status);
+        let json = self.json();
+        assert_eq!(json["resourceType"], "OperationOutcome", "{json}");
+        assert_eq!(
+            json["meta"]["profile"][0], OPERATION_OUTCOME_PROFILE,
+            "{json}"
+        );
+        assert_eq!(
+            json["issue"][0]["details"]["coding"][0]["code"], code,
+            "{json}"
+        );
+    }
+
+    /// The body as FHIR XML text, asserting the content type says so.
+    pub fn fhir_xml(&self) -> String {
+        assert_eq!(
+            self.header("content-type"),
+            "application/fhir+xml;charset=utf-8"
+        );
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -344,13 +402,7 @@ const KEEP_BODY: usize = 1 << 20;
 impl Backend {
     /// A backend answering 200 with a small FHIR JSON body.
     pub async fn start() -> Self {
-        Self::with(|_| {
-            let mut r = Response::new(sim_body::full(r#"{"resourceType":"CapabilityStatement"}"#));
-            r.headers_mut()
-                .insert("content-type", "application/fhir+json".parse().unwrap());
-            r
-        })
-        .await
+        Self::with(|_| fhir_json(sim_body::full(r#"{"resourceType":"CapabilityStatement"}"#))).await
     }
 
     /// A backend answering with `respond`.
@@ -454,6 +506,20 @@ impl Backend {
     pub fn requests(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
+}
+
+/// A simulator on the standard test routes in front of a default backend.
+pub async fn sim_with_backend() -> (Sim, Backend) {
+    let backend = Backend::start().await;
+    (Sim::for_backend(&backend).await, backend)
+}
+
+/// A 200 response carrying `body` as FHIR JSON.
+pub fn fhir_json(body: Body) -> Response<Body> {
+    let mut r = Response::new(body);
+    r.headers_mut()
+        .insert("content-type", "application/fhir+json".parse().unwrap());
+    r
 }
 
 /// A loopback address nothing listens on.
