@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+// The proxy allocates small buffers on every request; mimalloc's thread-local free lists
+// measured faster than the system allocator under the benchmark's load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 use ssp_sim::certs::CertPaths;
