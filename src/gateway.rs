@@ -12,7 +12,7 @@ use tracing::{field, Instrument};
 
 use crate::body::{Body, RequestBody};
 use crate::checks::headers::SspHeaders;
-use crate::checks::provider::{Policy, ProviderRequest};
+use crate::checks::provider::{Policy, ProviderRequest, Warnings};
 use crate::checks::target::TargetUrl;
 use crate::checks::{self, media_type::Format};
 use crate::demo::{DemoCall, DemoProvider};
@@ -48,6 +48,22 @@ enum Stop {
     Answer(Response<Body>),
     /// A fault asked for the connection to be closed without a response.
     Hangup,
+}
+
+/// What `route` learns that shapes any answer, a refusal too: the format check 9 negotiated
+/// (provider errors are rendered in it) and check 10's warnings in report mode.
+struct Shape {
+    format: Format,
+    warnings: Warnings,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Self {
+            format: Format::Json,
+            warnings: Warnings::default(),
+        }
+    }
 }
 
 impl From<Rejection> for Stop {
@@ -160,14 +176,13 @@ impl Gateway {
 
     /// Runs the checks, the faults and the backend call; a refusal, or a fault's answer, comes
     /// back as the `Stop` that ends the request.
-    /// Each check's result is written to `trail`; `format` becomes the negotiated format once
-    /// check 9 has found it, so that provider errors can be answered in it.
+    /// Each check's result is written to `trail`, and what shapes any answer to `shape`.
     async fn route(
         &self,
         mut request: Request<RequestBody>,
         peer: Peer,
         trail: &mut Trail,
-        format: &mut Format,
+        shape: &mut Shape,
     ) -> Result<Response<Body>, Stop> {
         let span = tracing::Span::current();
         trail.check("method", checks::method::check(request.method()))?;
@@ -189,12 +204,12 @@ impl Gateway {
             trail.check("receiver", checks::receiver::check(&registry, &ssp))?;
         trail.check("fot", checks::fot::check(consumer, &ssp))?;
         let rest = trail.check("endpoint", checks::endpoint::check(&target, endpoint))?;
-        *format = trail.check(
+        shape.format = trail.check(
             "media_type",
             checks::media_type::check(request.headers(), request.uri().query()),
         )?;
-        let format = *format;
-        let warnings = checks::provider::run(
+        let format = shape.format;
+        shape.warnings = checks::provider::run(
             &self.provider_checks,
             &ProviderRequest {
                 headers: request.headers(),
@@ -209,7 +224,7 @@ impl Gateway {
         self.inject(Stage::Backend, identified, &mut request, trail)
             .await?;
 
-        let mut response = match &endpoint.backend {
+        match &endpoint.backend {
             Backend::Demo => Ok(self
                 .demo
                 .handle(DemoCall {
@@ -224,7 +239,7 @@ impl Gateway {
             Backend::Http(backend) => {
                 let forwarded =
                     forwarder::forward(backend, request, rest, peer, self.backend_timeout).await;
-                trail.check(
+                let forwarded = trail.check(
                     "forward",
                     forwarded.map_err(|e| {
                         self.metrics.backend_error();
@@ -233,11 +248,10 @@ impl Gateway {
                             .with(Placeholder::TargetUrl, target.as_str())
                             .with(Placeholder::Diagnostics, e.to_string())
                     }),
-                )
+                )?;
+                Ok(forwarded)
             }
-        }?;
-        warnings.apply(response.headers_mut());
-        Ok(response)
+        }
     }
 }
 
@@ -267,20 +281,20 @@ impl Handler for Gateway {
             interaction = field::Empty,
         );
         let mut trail = Trail::default();
-        let mut format = Format::Json;
+        let mut shape = Shape::default();
         let result = self
             .route(
                 request.map(BodyExt::boxed_unsync),
                 peer,
                 &mut trail,
-                &mut format,
+                &mut shape,
             )
             .instrument(span.clone())
             .await;
         let _entered = span.enter();
         let elapsed = started.elapsed();
         let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
-        let (answer, error) = match result {
+        let (mut answer, error) = match result {
             Ok(response) => {
                 tracing::info!(status = response.status().as_u16(), elapsed_ms, "forwarded");
                 (Ok(response), None)
@@ -294,7 +308,9 @@ impl Handler for Gateway {
                 (Ok(response), None)
             }
             Err(Stop::Reject(rejection)) => {
-                let response = self.catalog.render(&rejection, head.trace_id(), format);
+                let response = self
+                    .catalog
+                    .render(&rejection, head.trace_id(), shape.format);
                 tracing::info!(status = response.status().as_u16(), error = %rejection, elapsed_ms, "refused");
                 (Ok(response), Some(rejection.error))
             }
@@ -303,6 +319,9 @@ impl Handler for Gateway {
                 (Err(Hangup), None)
             }
         };
+        if let Ok(response) = &mut answer {
+            shape.warnings.apply(response.headers_mut());
+        }
         let status = answer.as_ref().ok().map(Response::status);
         self.metrics
             .record(head.interaction(), status, error.as_deref(), elapsed);

@@ -207,6 +207,25 @@ async fn report_mode_forwards_and_lists_every_broken_rule_in_ssp_sim_warnings() 
 }
 
 #[tokio::test]
+async fn report_mode_warnings_also_reach_a_consumer_whose_request_then_fails() {
+    let closed = support::closed_port().await;
+    let sim = sim_in(
+        JwtMode::Report,
+        &support::routes(&format!("http://{closed}")),
+    )
+    .await;
+    let token = metadata_token_with(json!({"exp": 1, "iat": 1}));
+    let reply = sim.client().send(bearer(Call::metadata(), &token)).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert!(
+        reply.header("ssp-sim-warnings").starts_with("claim.exp: "),
+        "{:?}",
+        reply.headers
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
 async fn off_mode_skips_check_10() {
     let (sim, backend) = sim(JwtMode::Off).await;
     let call = Call::new(Method::GET, format!("{ROOT}/metadata"), READ_PATIENT);
