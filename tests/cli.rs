@@ -1,9 +1,9 @@
 //! The binary as a user runs it: `check`, `certs`, and `serve`'s start-up, exit codes and
 //! clean shutdown on SIGTERM.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ssp-sim");
@@ -152,14 +152,12 @@ fn serve_exits_2_when_the_port_is_taken() {
     assert!(text.contains(&format!("cannot listen on {addr}")), "{text}");
 }
 
+/// Starts `ssp-sim` in `dir` and reads what it prints up to the client certificate line.
 #[cfg(unix)]
-#[test]
-fn serve_starts_on_embedded_defaults_prints_its_listeners_and_stops_cleanly_on_sigterm() {
-    // An empty directory: no routes.toml, no certs; everything comes from the binary.
-    let dir = tempfile::tempdir().unwrap();
+fn spawn_serve(dir: &Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
+        .args(args)
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -173,7 +171,40 @@ fn serve_starts_on_embedded_defaults_prints_its_listeners_and_stops_cleanly_on_s
             break;
         }
     }
-    let text = seen.join("\n");
+    (child, seen.join("\n"))
+}
+
+/// Sends SIGTERM and expects a clean exit within 10 s.
+#[cfg(unix)]
+fn stop(mut child: Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssp-sim did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_starts_on_embedded_defaults_prints_its_listeners_and_stops_cleanly_on_sigterm() {
+    // An empty directory: no routes.toml, no certs; everything comes from the binary.
+    let dir = tempfile::tempdir().unwrap();
+    let (child, text) = spawn_serve(
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+    );
     assert!(
         text.contains("generated dev certificates in certs"),
         "{text}"
@@ -185,22 +216,54 @@ fn serve_starts_on_embedded_defaults_prints_its_listeners_and_stops_cleanly_on_s
         "{text}"
     );
     assert!(dir.path().join("certs/client.pem").exists());
+    stop(child);
+}
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert_eq!(status.code(), Some(0));
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ssp-sim did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// The status code of `GET /health` on the admin API, with an optional bearer token.
+#[cfg(unix)]
+fn admin_health(addr: &str, token: Option<&str>) -> u16 {
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    write!(
+        tcp,
+        "GET /health HTTP/1.1\r\nhost: x\r\n{auth}connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).unwrap();
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(unix)]
+#[test]
+fn the_admin_api_wants_the_token_of_the_settings_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ssp-sim.toml"),
+        "admin_token = \"s3cret\"\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let (child, text) = spawn_serve(dir.path(), &[]);
+    let admin = text
+        .lines()
+        .find_map(|l| l.strip_prefix("admin:     http://"))
+        .unwrap_or_else(|| panic!("no admin line in {text}"));
+    assert_eq!(admin_health(admin, None), 401);
+    assert_eq!(admin_health(admin, Some("wrong")), 401);
+    assert_eq!(admin_health(admin, Some("s3cret")), 200);
+    stop(child);
+}
+
+#[test]
+fn an_admin_api_beyond_loopback_without_a_token_is_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = run(
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--admin-listen", "0.0.0.0:0"],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("set admin_token"), "{text}");
 }
