@@ -284,3 +284,54 @@ async fn unreachable_backend_is_error_communicating() {
     assert_refused(&sim.client(), call, 502, "transient", &display).await;
     sim.stop().await;
 }
+
+/// Sends raw bytes over mTLS and returns the status code and body of the answer.
+async fn raw_exchange(sim: &Sim, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths))
+        .await
+        .unwrap();
+    tls.write_all(request).await.unwrap();
+    let mut bytes = Vec::new();
+    let _ = tls.read_to_end(&mut bytes).await;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[tokio::test]
+async fn odd_but_parseable_requests_get_a_4xx_operation_outcome_never_a_500() {
+    let (sim, backend) = sim_with_backend().await;
+    let headers = |from: &[u8], path: &str| {
+        let mut r = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\nssp-traceid: {}\r\nssp-to: {PROVIDER}\r\nssp-interactionid: {METADATA}\r\nssp-from: ", uuid::Uuid::new_v4()).into_bytes();
+        r.extend_from_slice(from);
+        r.extend_from_slice(b"\r\n\r\n");
+        r
+    };
+    let long = format!("/https://elsewhere.example/{}", "a".repeat(8000));
+    for (from, path) in [
+        (&b"\xff\xfe"[..], format!("/{ROOT}/metadata")),
+        (CONSUMER.as_bytes(), "/https://%00/x".to_owned()),
+        (
+            CONSUMER.as_bytes(),
+            "/https://second.example.nhs.uk/%E2%98%83?x=%ZZ".to_owned(),
+        ),
+        (CONSUMER.as_bytes(), "/http:/provider".to_owned()),
+        (CONSUMER.as_bytes(), "*".to_owned()),
+        (CONSUMER.as_bytes(), long),
+    ] {
+        let (status, body) = raw_exchange(&sim, &headers(from, &path)).await;
+        let path: String = path.chars().take(60).collect();
+        assert!((400..500).contains(&status), "{path}: {status} {body}");
+        let json: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}"));
+        assert_eq!(json["resourceType"], "OperationOutcome", "{path}");
+    }
+    assert!(backend.requests().is_empty());
+    sim.stop().await;
+}
