@@ -194,6 +194,7 @@ async fn a_100_mb_upload_streams_through_without_buffering() {
     const CHUNK: usize = 64 * 1024;
     let (sim, backend) = sim_with_backend().await;
     let before = peak_rss();
+    assert!(before > 0, "peak memory is read from /proc/self/status");
     let tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths))
         .await
         .unwrap();
