@@ -43,9 +43,4 @@ impl Trail {
             detail: Some(detail.into()),
         });
     }
-
-    /// The first failed check, if any.
-    pub fn failed(&self) -> Option<&CheckRecord> {
-        self.checks.iter().find(|c| !c.ok)
-    }
 }
