@@ -160,22 +160,12 @@ async fn responses_stream_chunk_by_chunk_without_waiting_for_the_end() {
     })
     .await;
     let sim = Sim::for_backend(&backend).await;
-    let tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths))
-        .await
-        .unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let call = Call::metadata();
-    let mut request = Request::builder().uri(format!("/{}", call.target));
-    for (k, v) in &call.headers {
-        request = request.header(k, v);
-    }
-    let response = sender
-        .send_request(request.body(http_body_util::Empty::<Bytes>::new()).unwrap())
-        .await
-        .unwrap();
+    let response = send_streamed(
+        &sim,
+        &Call::metadata(),
+        http_body_util::Empty::<Bytes>::new(),
+    )
+    .await;
     assert_eq!(response.headers()["transfer-encoding"], "chunked");
     let mut body = response.into_body();
     let first = tokio::time::timeout(Duration::from_secs(5), body.frame())
@@ -188,13 +178,13 @@ async fn responses_stream_chunk_by_chunk_without_waiting_for_the_end() {
     sim.stop().await;
 }
 
-#[tokio::test]
-async fn a_100_mb_upload_streams_through_without_buffering() {
-    const SIZE: usize = 100 * 1024 * 1024;
-    const CHUNK: usize = 64 * 1024;
-    let (sim, backend) = sim_with_backend().await;
-    let before = peak_rss();
-    assert!(before > 0, "peak memory is read from /proc/self/status");
+/// Sends `call` with a streamed `body` over its own mTLS connection; the response body is
+/// left unread so a test can watch it arrive.
+async fn send_streamed<B>(sim: &Sim, call: &Call, body: B) -> http::Response<hyper::body::Incoming>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let tls = connect_tls(sim.addr, &sim.pki.paths, Some(&sim.pki.paths))
         .await
         .unwrap();
@@ -202,6 +192,25 @@ async fn a_100_mb_upload_streams_through_without_buffering() {
         .await
         .unwrap();
     tokio::spawn(conn);
+    let mut request = Request::builder()
+        .method(call.method.clone())
+        .uri(format!("/{}", call.target));
+    for (k, v) in &call.headers {
+        request = request.header(k, v);
+    }
+    sender
+        .send_request(request.body(body).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_100_mb_upload_streams_through_without_buffering() {
+    const SIZE: usize = 100 * 1024 * 1024;
+    const CHUNK: usize = 64 * 1024;
+    let (sim, backend) = sim_with_backend().await;
+    let before = peak_rss();
+    assert!(before > 0, "peak memory is read from /proc/self/status");
     let chunk = Bytes::from(vec![b'x'; CHUNK]);
     let chunks = futures_util::stream::iter(
         (0..SIZE / CHUNK).map(move |_| Ok::<_, std::io::Error>(Frame::data(chunk.clone()))),
@@ -210,18 +219,9 @@ async fn a_100_mb_upload_streams_through_without_buffering() {
         Method::POST,
         format!("{ROOT}/Appointment"),
         "urn:nhs:names:services:gpconnect:fhir:rest:create:appointment-1",
-    );
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri(format!("/{}", call.target))
-        .header("content-type", "application/fhir+json");
-    for (k, v) in &call.headers {
-        request = request.header(k, v);
-    }
-    let response = sender
-        .send_request(request.body(StreamBody::new(chunks)).unwrap())
-        .await
-        .unwrap();
+    )
+    .header("Content-Type", "application/fhir+json");
+    let response = send_streamed(&sim, &call, StreamBody::new(chunks)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(backend.requests()[0].body_len, SIZE);
     let grown = peak_rss().saturating_sub(before);
