@@ -1,9 +1,16 @@
 //! Check 11: forwarding to a provider backend over pooled keep-alive connections, with
 //! bodies streamed both ways.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::Frame;
+use tokio::time::Sleep;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
@@ -13,7 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::RootCertStore;
 
-use crate::body::{self, Body, RequestBody};
+use crate::body::{self, Body, BoxError, RequestBody};
 use crate::registry::HttpBackend;
 use crate::tls;
 
@@ -115,7 +122,67 @@ pub async fn forward(
         .map_err(|_| ForwardError::Timeout(timeout))??;
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(parts, body::stream(body)))
+    Ok(Response::from_parts(
+        parts,
+        body::stream(Stalled::new(body, timeout)),
+    ))
+}
+
+/// A backend response body that fails once no frame has come for `limit`: a backend that
+/// stalls mid-body must not hold the consumer's request open for ever. The consumer then sees
+/// the connection close before the body's end, as behind a real SSP.
+struct Stalled<B> {
+    inner: B,
+    limit: Duration,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<B> Stalled<B> {
+    fn new(inner: B, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+impl<B> http_body::Body for Stalled<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + self.limit;
+                self.timer.as_mut().reset(next);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => match self.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                    "the backend sent nothing for {:?} in the middle of its body",
+                    self.limit
+                )
+                .into()))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1).

@@ -5,6 +5,7 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
@@ -324,5 +325,37 @@ async fn an_https_backend_that_refuses_our_certificate_is_error_communicating() 
     let reply = sim.client().send(Call::metadata()).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
     assert!(backend.requests().is_empty());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_backend_stalling_mid_body_is_cut_off_after_the_backend_timeout() {
+    let backend = Backend::with(|_| {
+        let first = futures_util::stream::once(async {
+            Ok::<_, ssp_sim::body::BoxError>(Frame::data(Bytes::from_static(b"{\"partial\":")))
+        });
+        // ...and then nothing, for ever.
+        let body = first.chain(futures_util::stream::pending());
+        fhir_json(ssp_sim::body::stream(StreamBody::new(body)))
+    })
+    .await;
+    let overrides = Overrides {
+        backend_timeout_ms: Some(300),
+        ..Default::default()
+    };
+    let sim = Sim::start_with(&routes(&backend.url()), overrides).await;
+    let response = send_streamed(
+        &sim,
+        &Call::metadata(),
+        http_body_util::Empty::<Bytes>::new(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let read = tokio::time::timeout(Duration::from_secs(5), response.into_body().collect()).await;
+    assert!(
+        read.expect("the stalled body ends instead of hanging")
+            .is_err(),
+        "a truncated body must not look complete"
+    );
     sim.stop().await;
 }
