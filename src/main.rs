@@ -51,6 +51,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             Ok(s) => s,
             Err(e) => return fail(&e, e.exit_code()),
         };
+        let stop_signal = match stop_signals() {
+            Ok(signal) => signal,
+            Err(e) => return fail(format!("cannot listen for SIGINT/SIGTERM: {e}"), 1),
+        };
         if server.generated_certs {
             println!(
                 "generated dev certificates in {}",
@@ -77,7 +81,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         );
         let stop = server.stopper();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            stop_signal.await;
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = stop.send(true);
         });
@@ -86,18 +90,26 @@ fn serve(args: ServeArgs) -> ExitCode {
     })
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler can be installed");
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not when it is first
+/// awaited, so a signal sent as soon as the listeners are announced still drains them.
+#[cfg(unix)]
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+#[cfg(not(unix))]
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn certs(args: CertsArgs) -> ExitCode {

@@ -174,7 +174,8 @@ fn spawn_serve(dir: &Path, args: &[&str]) -> (Child, String) {
     (child, seen.join("\n"))
 }
 
-/// Sends SIGTERM and expects a clean exit within 10 s.
+/// Sends SIGTERM and expects a clean exit within the 30 s drain limit (plus a margin for a
+/// loaded machine).
 #[cfg(unix)]
 fn stop(mut child: Child) {
     let status = Command::new("kill")
@@ -182,10 +183,14 @@ fn stop(mut child: Child) {
         .status()
         .unwrap();
     assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(35);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert_eq!(status.code(), Some(0));
+            assert_eq!(
+                status.code(),
+                Some(0),
+                "killed by the signal instead of draining"
+            );
             return;
         }
         assert!(
