@@ -60,6 +60,9 @@ pub struct Server {
     admin: Option<TcpListener>,
     limits: Limits,
     stop: watch::Sender<bool>,
+    /// Held from the start, so a stop sent before `run` begins is not lost: a `watch` value
+    /// only changes while someone receives it.
+    stopped: watch::Receiver<bool>,
     /// Whether `start` wrote a fresh certificate set.
     pub generated_certs: bool,
     pub certs: CertPaths,
@@ -116,6 +119,7 @@ impl Server {
             Some(addr) => Some(bind(addr, "admin API", "admin-listen").await?),
             None => None,
         };
+        let (stop, stopped) = watch::channel(false);
         let limits = Limits {
             header_timeout: settings.header_timeout,
             max_connections: settings.max_connections,
@@ -131,7 +135,8 @@ impl Server {
             http,
             admin,
             limits,
-            stop: watch::channel(false).0,
+            stop,
+            stopped,
             generated_certs,
             certs,
             routes,
@@ -164,7 +169,7 @@ impl Server {
     /// Serves until stopped, then waits for in-flight requests (bounded by the drain timeout).
     pub async fn run(self) {
         let mut tasks = tokio::task::JoinSet::new();
-        let stop = self.stop.subscribe();
+        let stop = self.stopped;
         tasks.spawn(self.reloader.clone().watch(self.sighups, stop.clone()));
         tasks.spawn(listener::serve(
             self.https,

@@ -224,3 +224,20 @@ async fn shutdown_finishes_in_flight_requests() {
     let reply = in_flight.await.unwrap();
     assert_eq!(reply.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_stop_sent_before_the_server_runs_is_not_lost() {
+    // SIGTERM can arrive between start-up and `run`: the stop must still be seen.
+    let dir = tempfile::tempdir().unwrap();
+    let server = bind(
+        &routes("builtin:demo"),
+        Overrides::default(),
+        &Pki::new(),
+        dir.path(),
+    )
+    .await;
+    let _ = server.stopper().send(true);
+    tokio::time::timeout(Duration::from_secs(10), server.run())
+        .await
+        .expect("run returns at once when stopped before it began");
+}

@@ -139,24 +139,7 @@ impl Sim {
     pub async fn start_with_pki(routes: &str, overrides: Overrides, pki: Pki) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let routes_file = dir.path().join("routes.toml");
-        std::fs::write(&routes_file, routes).expect("write routes");
-        let empty = dir.path().join("ssp-sim.toml");
-        std::fs::write(&empty, "").expect("write settings");
-        let overrides = Overrides {
-            routes: Some(routes_file.clone()),
-            certs: Some(pki.paths.dir.clone()),
-            listen: overrides.listen.or(Some("127.0.0.1:0".into())),
-            admin_listen: overrides.admin_listen.or(Some("127.0.0.1:0".into())),
-            // Check 10 (JWT, interaction fit) has its own tests in provider_checks.rs, which
-            // turn it on; the other tests send no JWT.
-            jwt_mode: overrides
-                .jwt_mode
-                .or(Some(ssp_sim::checks::provider::JwtMode::Off)),
-            ..overrides
-        };
-        let settings =
-            Settings::load(Some(&empty), Default::default(), &overrides).expect("settings");
-        let server = Server::start(&settings).await.expect("server starts");
+        let server = bind(routes, overrides, &pki, dir.path()).await;
         let (addr, admin, http) = (server.https_addr(), server.admin_addr(), server.http_addr());
         let stop = server.stopper();
         let task = tokio::spawn(server.run());
@@ -182,6 +165,28 @@ impl Sim {
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(40), self.task).await;
     }
+}
+
+/// A server bound on loopback with `routes` (written to `dir`) and `pki`, not yet running.
+pub async fn bind(routes: &str, overrides: Overrides, pki: &Pki, dir: &std::path::Path) -> Server {
+    let routes_file = dir.join("routes.toml");
+    std::fs::write(&routes_file, routes).expect("write routes");
+    let empty = dir.join("ssp-sim.toml");
+    std::fs::write(&empty, "").expect("write settings");
+    let overrides = Overrides {
+        routes: Some(routes_file),
+        certs: Some(pki.paths.dir.clone()),
+        listen: overrides.listen.or(Some("127.0.0.1:0".into())),
+        admin_listen: overrides.admin_listen.or(Some("127.0.0.1:0".into())),
+        // Check 10 (JWT, interaction fit) has its own tests in provider_checks.rs, which
+        // turn it on; the other tests send no JWT.
+        jwt_mode: overrides
+            .jwt_mode
+            .or(Some(ssp_sim::checks::provider::JwtMode::Off)),
+        ..overrides
+    };
+    let settings = Settings::load(Some(&empty), Default::default(), &overrides).expect("settings");
+    Server::start(&settings).await.expect("server starts")
 }
 
 /// A request to send through the simulator: valid SSP headers unless changed.
