@@ -25,6 +25,22 @@ pub const TRACE_ID: &str = "ssp-traceid";
 /// Carries the reason for errors whose payload is fixed text.
 pub const DIAGNOSTICS_HEADER: &str = "ssp-sim-diagnostics";
 
+/// A header value carrying free text, such as a consumer's own input quoted in a message:
+/// anything but visible ASCII and space becomes `?`, so the value is always valid.
+pub fn header_text(text: &str) -> HeaderValue {
+    let printable: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&printable).unwrap_or_else(|_| HeaderValue::from_static("?"))
+}
+
 /// `Content-Type` of every error response in JSON.
 pub const FHIR_JSON_UTF8: &str = "application/fhir+json;charset=utf-8";
 
@@ -188,19 +204,7 @@ impl ErrorCatalog {
         // Some SSP payloads are fixed text (405, 415); the reason still reaches the consumer.
         if let Some(reason) = rejection.value(Placeholder::Diagnostics) {
             if !entry.placeholders().any(|p| p == Placeholder::Diagnostics) {
-                let printable: String = reason
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_graphic() || c == ' ' {
-                            c
-                        } else {
-                            '?'
-                        }
-                    })
-                    .collect();
-                if let Ok(value) = HeaderValue::from_str(&printable) {
-                    headers.insert(DIAGNOSTICS_HEADER, value);
-                }
+                headers.insert(DIAGNOSTICS_HEADER, header_text(reason));
             }
         }
         response

@@ -160,11 +160,7 @@ fn decode(
     // People paste the whole header as often as the token.
     let token = token.trim();
     let token = token.strip_prefix("Authorization:").unwrap_or(token).trim();
-    let token = token
-        .strip_prefix("Bearer ")
-        .or_else(|| token.strip_prefix("bearer "))
-        .unwrap_or(token)
-        .trim();
+    let token = jwt::bearer_token(token).unwrap_or(token);
     let now = args.at.unwrap_or_else(unix_now);
     let (decoded, findings) = judge(args, token, interaction, now)?;
     for (name, part) in [("header", &decoded.header), ("payload", &decoded.payload)] {

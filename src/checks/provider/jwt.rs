@@ -72,16 +72,14 @@ pub fn check_authorization(
         );
         return;
     };
-    let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
-    // RFC 6750 takes the scheme name case-insensitively.
-    if !scheme.eq_ignore_ascii_case("Bearer") {
+    let Some(token) = bearer_token(text) else {
+        let scheme = text.split_whitespace().next().unwrap_or("");
         findings.fail(
             Rule::Authorization,
             format!("Authorization header must use the Bearer scheme (Authorization: Bearer <JWT>), got `{}`", shorten(scheme)),
         );
         return;
-    }
-    let token = token.trim();
+    };
     if token.is_empty() {
         findings.fail(
             Rule::Authorization,
@@ -90,6 +88,13 @@ pub fn check_authorization(
         return;
     }
     check_token(token, expected, findings);
+}
+
+/// The token of an `Authorization` value, when its scheme is Bearer (case-insensitive, as
+/// RFC 6750 says); the token may be empty.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    scheme.eq_ignore_ascii_case("Bearer").then(|| token.trim())
 }
 
 /// Checks a token against every rule and returns what could be decoded of it.
@@ -332,6 +337,14 @@ pub(super) mod tests {
         let mut f = Findings::default();
         check_token(token, &expected(None), &mut f);
         f
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_others_are_not_bearer() {
+        assert_eq!(bearer_token("BEARER a.b."), Some("a.b."));
+        assert_eq!(bearer_token("  bearer   a.b. "), Some("a.b."));
+        assert_eq!(bearer_token("Bearer"), Some(""));
+        assert_eq!(bearer_token("Basic a.b."), None);
     }
 
     #[test]

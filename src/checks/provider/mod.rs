@@ -14,10 +14,11 @@ mod resources;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, Method};
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
+use crate::error_catalog::header_text;
 use crate::interactions::{Interaction, Interactions};
 use crate::registry::Endpoint;
 use crate::rejection::Rejection;
@@ -86,9 +87,7 @@ impl Warnings {
     /// Adds one `Ssp-Sim-Warnings` field line per broken rule.
     pub fn apply(&self, headers: &mut HeaderMap) {
         for line in &self.0 {
-            if let Ok(value) = HeaderValue::from_str(&visible_ascii(line)) {
-                headers.append(WARNINGS_HEADER, value);
-            }
+            headers.append(WARNINGS_HEADER, header_text(line));
         }
     }
 }
@@ -155,19 +154,6 @@ pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Header values must be visible ASCII; consumer text in messages may not be.
-fn visible_ascii(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
