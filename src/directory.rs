@@ -16,6 +16,7 @@ use crate::forwarder::Peer;
 use crate::interactions::Interaction;
 use crate::registry::{Endpoint, Provider, Registry};
 use crate::rejection::{ids, Rejection};
+use crate::systems::ODS_CODE;
 
 /// The path of the directory, as on Spine (`https://api.service.nhs.uk/spine-directory/FHIR/R4`).
 pub const BASE: &str = "/spine-directory/FHIR/R4";
@@ -23,7 +24,6 @@ pub const BASE: &str = "/spine-directory/FHIR/R4";
 /// The header the SDS API echoes for request tracking.
 const CORRELATION_ID: &str = "x-correlation-id";
 
-const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const INTERACTION_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhsServiceInteractionId";
 const PARTY_KEY_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhsMhsPartyKey";
 const ASID_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhsSpineASID";
@@ -102,12 +102,12 @@ impl Search {
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let (system, code) = value.split_once('|').unwrap_or(("", &value));
             match (name.as_ref(), system) {
-                ("organization", ODS_SYSTEM) => search.organization = Some(code.to_owned()),
+                ("organization", ODS_CODE) => search.organization = Some(code.to_owned()),
                 ("identifier", INTERACTION_SYSTEM) => search.interaction = Some(code.to_owned()),
                 ("identifier", PARTY_KEY_SYSTEM) => search.party_key = Some(code.to_owned()),
                 ("organization", _) => {
                     return Err(Rejection::bad_request(format!(
-                        "organization must be `{ODS_SYSTEM}|<ODS code>`, got `{value}`"
+                        "organization must be `{ODS_CODE}|<ODS code>`, got `{value}`"
                     )))
                 }
                 ("identifier", _) => {
@@ -142,7 +142,7 @@ impl Search {
             .count();
         if given < 2 || (self.interaction.is_none() && self.party_key.is_none()) {
             return Err(Rejection::bad_request(format!(
-                "an Endpoint search needs two of organization={ODS_SYSTEM}|<ODS code>, \
+                "an Endpoint search needs two of organization={ODS_CODE}|<ODS code>, \
                  identifier={INTERACTION_SYSTEM}|<interaction ID> and \
                  identifier={PARTY_KEY_SYSTEM}|<party key>, at least one of them an identifier"
             )));
@@ -174,7 +174,7 @@ impl Search {
     fn devices(&self, registry: &Registry) -> Result<Vec<Value>, Rejection> {
         let (Some(_), Some(wanted)) = (&self.organization, &self.interaction) else {
             return Err(Rejection::bad_request(format!(
-                "a Device search needs organization={ODS_SYSTEM}|<ODS code> and \
+                "a Device search needs organization={ODS_CODE}|<ODS code> and \
                  identifier={INTERACTION_SYSTEM}|<interaction ID> (identifier={PARTY_KEY_SYSTEM}|<party key> is optional)"
             )));
         };
@@ -212,7 +212,7 @@ fn resource_id(a: &str, b: &str) -> String {
 }
 
 fn ods(code: &str) -> Value {
-    json!({"identifier": {"system": ODS_SYSTEM, "value": code}})
+    json!({"identifier": {"system": ODS_CODE, "value": code}})
 }
 
 fn interaction_extension(id: &str) -> Value {

@@ -14,6 +14,7 @@ use crate::cli::JwtArgs;
 use crate::config_error::ConfigError;
 use crate::interactions::{Interaction, Interactions};
 use crate::startup;
+use crate::systems::{ODS_CODE, SDS_ROLE_PROFILE_ID, SDS_USER_ID};
 
 /// The namespace every interaction ID starts with; `--interaction` may leave it out.
 const ID_PREFIX: &str = "urn:nhs:names:services:gpconnect:";
@@ -126,15 +127,15 @@ fn payload(args: &JwtArgs, aud: &str, scope: &str, iat: i64) -> Value {
         },
         "requesting_organization": {
             "resourceType": "Organization",
-            "identifier": [{"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": args.ods}],
+            "identifier": [{"system": ODS_CODE, "value": args.ods}],
             "name": "Example consumer organisation"
         },
         "requesting_practitioner": {
             "resourceType": "Practitioner",
             "id": args.sub,
             "identifier": [
-                {"system": "https://fhir.nhs.uk/Id/sds-user-id", "value": "UNK"},
-                {"system": "https://fhir.nhs.uk/Id/sds-role-profile-id", "value": "UNK"},
+                {"system": SDS_USER_ID, "value": "UNK"},
+                {"system": SDS_ROLE_PROFILE_ID, "value": "UNK"},
                 {"system": "https://consumer.example.nhs.uk/Id/user-id", "value": args.sub}
             ],
             "name": [{"family": "Jones", "given": ["Claire"], "prefix": ["Dr"]}]

@@ -29,6 +29,7 @@ pub mod reload;
 pub mod server;
 pub mod settings;
 pub mod startup;
+pub mod systems;
 pub mod telemetry;
 pub mod tls;
 pub mod trail;

@@ -17,6 +17,7 @@ use crate::demo::nhs_number::{self, NhsNumber};
 use crate::demo::profiles;
 use crate::demo::state::Booking;
 use crate::demo::timetable::{self, RawSession, Timetable};
+use crate::systems;
 
 /// The fixture files compiled into the binary.
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/demo");
@@ -399,7 +400,7 @@ impl Fixtures {
     /// every demo practice serves the same fixtures under its own identity.
     pub fn organisation(&self, ods_code: &str, name: &str) -> Value {
         let mut org = self.organisation.clone();
-        org["identifier"] = json!([{ "system": profiles::ODS_CODE, "value": ods_code }]);
+        org["identifier"] = json!([{ "system": systems::ODS_CODE, "value": ods_code }]);
         org["name"] = Value::String(name.to_owned());
         org
     }
@@ -436,12 +437,12 @@ struct Practice {
 fn check_practice(check: &mut Check, raw: RawPractice) -> Practice {
     const FILE: &str = "practice.json";
     if check.resource(FILE, "organisation", &raw.organisation, "Organization")
-        && fhir::identifier(&raw.organisation, profiles::ODS_CODE).is_none()
+        && fhir::identifier(&raw.organisation, systems::ODS_CODE).is_none()
     {
         check.at(
             FILE,
             "organisation.identifier",
-            format!("needs an identifier with system {}", profiles::ODS_CODE),
+            format!("needs an identifier with system {}", systems::ODS_CODE),
         );
     }
     for (i, l) in raw.locations.iter().enumerate() {
@@ -450,12 +451,12 @@ fn check_practice(check: &mut Check, raw: RawPractice) -> Practice {
     check.unique_ids(FILE, "locations", raw.locations.iter().map(fhir::id));
     for (i, p) in raw.practitioners.iter().enumerate() {
         if check.resource(FILE, &format!("practitioners[{i}]"), p, "Practitioner")
-            && fhir::identifier(p, profiles::SDS_USER_ID).is_none()
+            && fhir::identifier(p, systems::SDS_USER_ID).is_none()
         {
             check.at(
                 FILE,
                 &format!("practitioners[{i}].identifier"),
-                format!("needs an identifier with system {}", profiles::SDS_USER_ID),
+                format!("needs an identifier with system {}", systems::SDS_USER_ID),
             );
         }
     }

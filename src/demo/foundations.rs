@@ -10,6 +10,7 @@ use crate::demo::request::Input;
 use crate::demo::respond::{searchset, Reply};
 use crate::demo::{dates, fhir, profiles, Site};
 use crate::rejection::Rejection;
+use crate::systems;
 
 /// The value of an `identifier=system|value` search whose system must be `system`.
 fn identifier_search<'a>(input: &'a Input, system: &str) -> Result<&'a str, Rejection> {
@@ -80,12 +81,12 @@ pub fn read_patient(site: &Site, input: &Input) -> Result<Reply, Rejection> {
 
 /// Find a practitioner: `GET /Practitioner?identifier=https://fhir.nhs.uk/Id/sds-user-id|{id}`.
 pub fn find_practitioner(site: &Site, input: &Input) -> Result<Reply, Rejection> {
-    let wanted = identifier_search(input, profiles::SDS_USER_ID)?;
+    let wanted = identifier_search(input, systems::SDS_USER_ID)?;
     let found = site
         .fixtures
         .practitioners
         .iter()
-        .filter(|p| fhir::identifier(p, profiles::SDS_USER_ID) == Some(wanted))
+        .filter(|p| fhir::identifier(p, systems::SDS_USER_ID) == Some(wanted))
         .cloned()
         .collect();
     Ok(Reply::ok(searchset(site.base, found)))
@@ -110,7 +111,7 @@ pub fn read_practitioner(site: &Site, input: &Input) -> Result<Reply, Rejection>
 
 /// Find an organisation: `GET /Organization?identifier=https://fhir.nhs.uk/Id/ods-organization-code|{ods}`.
 pub fn find_organisation(site: &Site, input: &Input) -> Result<Reply, Rejection> {
-    let wanted = identifier_search(input, profiles::ODS_CODE)?;
+    let wanted = identifier_search(input, systems::ODS_CODE)?;
     let found = if wanted == site.ods_code {
         vec![site.organisation()]
     } else {

@@ -21,6 +21,3 @@ pub const REGISTRATION_DETAILS: &str =
     "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-RegistrationDetails-1";
 pub const REGISTRATION_TYPE_SYSTEM: &str =
     "https://fhir.nhs.uk/STU3/CodeSystem/CareConnect-RegistrationType-1";
-
-pub const ODS_CODE: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-pub const SDS_USER_ID: &str = "https://fhir.nhs.uk/Id/sds-user-id";

@@ -9,12 +9,9 @@ use crate::body::{self, Body};
 use crate::checks::media_type::Format;
 use crate::demo::errors::{reject, INTERNAL_SERVER_ERROR};
 use crate::demo::{fhir, profiles};
-use crate::error_catalog::FHIR_JSON_UTF8;
+use crate::error_catalog::{FHIR_JSON_UTF8, FHIR_XML_UTF8};
 use crate::fhir_xml;
 use crate::rejection::Rejection;
-
-/// `Content-Type` of an XML answer.
-pub const FHIR_XML_UTF8: &str = "application/fhir+xml;charset=utf-8";
 
 /// A successful answer: a resource, its status, and where a created resource lives.
 #[derive(Debug)]

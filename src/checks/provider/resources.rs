@@ -7,12 +7,10 @@ use serde_json::{Map, Value};
 
 use super::findings::{Findings, Rule};
 use super::jwt::{describe, shorten};
+use crate::systems::{ODS_CODE, SDS_ROLE_PROFILE_ID, SDS_USER_ID};
 
-const ODS_CODE: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 /// The GP Connect 0.x (DSTU2) system consumers still send by mistake.
 const DSTU2_ODS_CODE: &str = "http://fhir.nhs.net/Id/ods-organization-code";
-const SDS_USER_ID: &str = "https://fhir.nhs.uk/Id/sds-user-id";
-const SDS_ROLE_PROFILE_ID: &str = "https://fhir.nhs.uk/Id/sds-role-profile-id";
 
 pub fn device(claim: Option<&Value>, findings: &mut Findings) {
     let Some(device) = of_type("requesting_device", claim, "Device", findings) else {
