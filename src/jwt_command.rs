@@ -298,15 +298,16 @@ mod tests {
 
     #[test]
     fn a_wrong_lifetime_makes_a_token_that_fails_and_says_why() {
-        let (result, _) = output(&[
-            "--interaction",
-            "read:patient-1",
-            "--aud",
-            AUD,
-            "--lifetime",
-            "600",
-        ]);
+        let made = ["--interaction", "read:patient-1", "--aud", AUD];
+        let (result, token) = output(&[&made[..], &["--lifetime", "600"]].concat());
         assert!(!result.unwrap());
+        let token = token.trim();
+        let (verdict, text) = output(&[&made[..], &["--decode", token]].concat());
+        assert!(!verdict.unwrap());
+        assert!(
+            text.contains("1 rule(s) broken:\n  claim.exp: JWT claim exp must be iat + 300"),
+            "{text}"
+        );
     }
 
     #[test]

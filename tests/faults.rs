@@ -299,14 +299,35 @@ async fn nhs_number_is_found_in_a_parameters_body_which_still_reaches_the_backen
         "PATIENT_NOT_FOUND"
     );
     assert!(backend.requests().is_empty());
-    // The delay rule read the body to find its number; the backend still gets all of it.
+    // The delay rule read the body to find its number and fired; the backend still gets all of it.
     let body = parameters("9690937286");
-    let reply = sim.client().send(structured("9690937286")).await;
+    let call = structured("9690937286");
+    let trace = call.trace_id().to_owned();
+    let reply = sim.client().send(call).await;
     assert_eq!(reply.status, StatusCode::OK);
     let received = backend.requests();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].body, body.as_bytes());
+    let journal = admin
+        .call(Method::GET, &format!("/journal?trace_id={trace}"), None)
+        .await
+        .json();
+    let fault = journal[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "fault")
+        .cloned()
+        .unwrap_or_else(|| panic!("the delay fault did not fire: {journal}"));
+    assert!(
+        fault["detail"]
+            .as_str()
+            .unwrap()
+            .contains("delayed the request 1 ms"),
+        "{fault}"
+    );
     // A body naming another number passes untouched.
+    let other = parameters("9000000009");
     let reply = sim
         .client()
         .send(
@@ -315,10 +336,11 @@ async fn nhs_number_is_found_in_a_parameters_body_which_still_reaches_the_backen
                 format!("{ROOT}/Patient/$gpc.registerpatient"),
                 REGISTER_PATIENT,
             )
-            .body("application/fhir+json", parameters("9000000009")),
+            .body("application/fhir+json", other.clone()),
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(backend.requests()[1].body, other.as_bytes());
     sim.stop().await;
 }
 

@@ -66,10 +66,6 @@ impl DeliveryChannel {
             DeliveryChannel::Visit => "Visit",
         }
     }
-
-    pub fn parse(code: &str) -> Option<Self> {
-        serde_json::from_value(Value::String(code.to_owned())).ok()
-    }
 }
 
 /// A patient known to the practice.

@@ -98,7 +98,7 @@ mod tests {
         }
 
         #[test]
-        fn exactly_one_check_digit_fits_a_valid_prefix(prefix in "[0-9]{9}") {
+        fn at_most_one_check_digit_fits_a_prefix(prefix in "[0-9]{9}") {
             let fits = (0..10).filter(|d| NhsNumber::parse(&format!("{prefix}{d}")).is_ok()).count();
             prop_assert!(fits <= 1);
         }

@@ -182,7 +182,7 @@ mod tests {
         "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1";
 
     #[test]
-    fn counted_faults_are_taken_until_spent_then_removed() {
+    fn a_counted_fault_is_claimed_until_spent_and_removed_once() {
         let faults = Faults::new();
         let id = faults.add(rule(r#"{"respond":{"drop":true},"times":2}"#).unwrap());
         let fault = faults.list()[0].clone();
