@@ -23,16 +23,8 @@ use crate::rejection::Rejection;
 /// The widest date range a slot search may ask for.
 const MAX_SLOT_RANGE: Duration = Duration::days(14);
 
-fn invalid(diagnostics: impl Into<String>) -> Rejection {
-    reject(errors::INVALID_RESOURCE, diagnostics)
-}
-
-fn invalid_parameter(diagnostics: impl Into<String>) -> Rejection {
-    reject(errors::INVALID_PARAMETER, diagnostics)
-}
-
 fn visit_refused(what: &str) -> Rejection {
-    invalid(format!(
+    errors::invalid_resource(format!(
         "{what}: appointments with delivery channel Visit can be read and retrieved but not booked, amended or cancelled through GP Connect (1.2.7, #826)"
     ))
 }
@@ -85,25 +77,27 @@ fn slot_resource(schedule: &Schedule, id: &str, time: SlotTime) -> Value {
 pub fn search_slots(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     let query = &input.query;
     let from = dates::parse_bound("start", query.required("start")?, Bound::From)
-        .map_err(invalid_parameter)?;
-    let to =
-        dates::parse_bound("end", query.required("end")?, Bound::To).map_err(invalid_parameter)?;
+        .map_err(errors::invalid_parameter)?;
+    let to = dates::parse_bound("end", query.required("end")?, Bound::To)
+        .map_err(errors::invalid_parameter)?;
     let status = query.required("status")?;
     if status != "free" {
-        return Err(invalid_parameter(format!(
+        return Err(errors::invalid_parameter(format!(
             "status `{status}` is not allowed; search with status=free"
         )));
     }
     if !query.all("_include").any(|i| i == "Slot:schedule") {
-        return Err(invalid_parameter("_include=Slot:schedule is required"));
+        return Err(errors::invalid_parameter(
+            "_include=Slot:schedule is required",
+        ));
     }
     if to < from {
-        return Err(invalid_parameter(
+        return Err(errors::invalid_parameter(
             "The end of the range is before its start",
         ));
     }
     if to - from > MAX_SLOT_RANGE {
-        return Err(invalid_parameter(
+        return Err(errors::invalid_parameter(
             "The range from start to end is longer than two weeks, the most a search may cover",
         ));
     }
@@ -176,10 +170,12 @@ fn declared_channel(appointment: &Value) -> Option<&str> {
 fn appointment_body(input: &Input) -> Result<Value, Rejection> {
     let appointment = input.json(errors::BAD_REQUEST)?;
     if fhir::resource_type(&appointment) != "Appointment" {
-        return Err(invalid("The body must be an Appointment resource"));
+        return Err(errors::invalid_resource(
+            "The body must be an Appointment resource",
+        ));
     }
     if !fhir::has_profile(&appointment, profiles::APPOINTMENT) {
-        return Err(invalid(format!(
+        return Err(errors::invalid_resource(format!(
             "The Appointment's meta.profile must list {}",
             profiles::APPOINTMENT
         )));
@@ -201,7 +197,7 @@ fn check_booking_organisation(appointment: &Value) -> Result<(), Rejection> {
     });
     match contained {
         Some(org) if org["name"].is_string() && org["telecom"].is_array() => Ok(()),
-        _ => Err(invalid(format!(
+        _ => Err(errors::invalid_resource(format!(
             "The bookingOrganisation extension ({}) must reference a contained Organization with a name and telecom",
             profiles::BOOKING_ORGANISATION
         ))),
@@ -242,13 +238,13 @@ fn requested_slots<'a>(site: &Site<'a>, appointment: &Value) -> Result<Requested
     }
     found.sort_by_key(|(_, _, t)| t.start);
     let (Some((schedule, _, first)), Some((_, _, last))) = (found.first(), found.last()) else {
-        return Err(invalid(
+        return Err(errors::invalid_resource(
             "The Appointment must reference one or more free slots in `slot`",
         ));
     };
     let adjacent = found.windows(2).all(|w| w[0].2.end == w[1].2.start);
     if !adjacent || found.iter().any(|(s, _, _)| s.id != schedule.id) {
-        return Err(invalid(
+        return Err(errors::invalid_resource(
             "The slots of one appointment must be adjacent slots of one schedule",
         ));
     }
@@ -266,10 +262,12 @@ fn requested_slots<'a>(site: &Site<'a>, appointment: &Value) -> Result<Requested
 pub fn book(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     let mut appointment = appointment_body(input)?;
     if appointment["status"].as_str() != Some("booked") {
-        return Err(invalid("A new appointment's status must be `booked`"));
+        return Err(errors::invalid_resource(
+            "A new appointment's status must be `booked`",
+        ));
     }
     if appointment.get("reason").is_some() {
-        return Err(invalid(
+        return Err(errors::invalid_resource(
             "Appointment.reason must not be sent: appointments carry no clinical information",
         ));
     }
@@ -278,15 +276,17 @@ pub fn book(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     }
     check_booking_organisation(&appointment)?;
     if !appointment["created"].is_string() {
-        return Err(invalid(
+        return Err(errors::invalid_resource(
             "The Appointment's `created` must hold when it was created",
         ));
     }
     let patient = participant(&appointment, "Patient")
-        .ok_or_else(|| invalid("The Appointment needs a Patient participant"))?
+        .ok_or_else(|| errors::invalid_resource("The Appointment needs a Patient participant"))?
         .to_owned();
     let location = participant(&appointment, "Location").ok_or_else(|| {
-        invalid("The Appointment needs a Location participant: where it takes place")
+        errors::invalid_resource(
+            "The Appointment needs a Location participant: where it takes place",
+        )
     })?;
     if site.fixtures.location(location).is_none() {
         return Err(reject(
@@ -304,14 +304,14 @@ pub fn book(site: &Site, input: &Input) -> Result<Reply, Rejection> {
         .and_then(dates::parse_date_time);
     let end = appointment["end"].as_str().and_then(dates::parse_date_time);
     if start != Some(span.start) || end != Some(span.end) {
-        return Err(invalid(format!(
+        return Err(errors::invalid_resource(format!(
             "The Appointment's start and end must be those of its slots: {} to {}",
             dates::format(span.start),
             dates::format(span.end)
         )));
     }
     if span.start <= site.now {
-        return Err(invalid(
+        return Err(errors::invalid_resource(
             "Only future appointments can be booked; this one starts in the past",
         ));
     }
@@ -435,13 +435,13 @@ fn apply(
         )));
     }
     if booking.cancelled {
-        return Err(invalid(format!(
+        return Err(errors::invalid_resource(format!(
             "Appointment/{} is cancelled and cannot be {verb}",
             booking.id
         )));
     }
     if booking.start <= now {
-        return Err(invalid(format!(
+        return Err(errors::invalid_resource(format!(
             "Appointment/{} has started or is past; only future appointments can be {verb}",
             booking.id
         )));
@@ -450,13 +450,13 @@ fn apply(
     match change {
         Change::Amend => {
             if sent["status"] != stored["status"] {
-                return Err(invalid(
+                return Err(errors::invalid_resource(
                     "Amend cannot change status; cancel with the cancel interaction",
                 ));
             }
             let changed = changed_fields(stored, sent, &["meta", "description", "comment"]);
             if !changed.is_empty() {
-                return Err(invalid(format!("Only description and comment can be amended; these differ from the booked appointment: {}", changed.join(", "))));
+                return Err(errors::invalid_resource(format!("Only description and comment can be amended; these differ from the booked appointment: {}", changed.join(", "))));
             }
             for field in ["description", "comment"] {
                 match sent.get(field) {
@@ -471,13 +471,15 @@ fn apply(
         }
         Change::Cancel => {
             if sent["status"].as_str() != Some("cancelled") {
-                return Err(invalid("A cancellation must set status to `cancelled`"));
+                return Err(errors::invalid_resource(
+                    "A cancellation must set status to `cancelled`",
+                ));
             }
             let reason = fhir::extension(sent, profiles::CANCELLATION_REASON)
                 .filter(|e| e["valueString"].as_str().is_some_and(|r| !r.is_empty()))
                 .cloned()
                 .ok_or_else(|| {
-                    invalid(format!(
+                    errors::invalid_resource(format!(
                         "A cancellation needs the cancellation reason extension ({})",
                         profiles::CANCELLATION_REASON
                     ))
@@ -498,7 +500,7 @@ fn apply(
                 changed.push("extension".into());
             }
             if !changed.is_empty() {
-                return Err(invalid(format!("A cancellation may change only status and the cancellation reason; these differ from the booked appointment: {}", changed.join(", "))));
+                return Err(errors::invalid_resource(format!("A cancellation may change only status and the cancellation reason; these differ from the booked appointment: {}", changed.join(", "))));
             }
             let mut extensions: Vec<Value> = stored_extensions.into_iter().cloned().collect();
             extensions.push(reason);
@@ -523,14 +525,14 @@ pub fn patient_appointments(site: &Site, input: &Input) -> Result<Reply, Rejecti
     let starts: Vec<&str> = input.query.all("start").collect();
     let pick = |prefix: &str| starts.iter().copied().find(|s| s.starts_with(prefix));
     let (Some(ge), Some(le), 2) = (pick("ge"), pick("le"), starts.len()) else {
-        return Err(invalid_parameter(
+        return Err(errors::invalid_parameter(
             "Give the range as two start parameters: start=ge{date}&start=le{date}",
         ));
     };
-    let from = dates::parse_bound("start", ge, Bound::From).map_err(invalid_parameter)?;
-    let to = dates::parse_bound("start", le, Bound::To).map_err(invalid_parameter)?;
+    let from = dates::parse_bound("start", ge, Bound::From).map_err(errors::invalid_parameter)?;
+    let to = dates::parse_bound("start", le, Bound::To).map_err(errors::invalid_parameter)?;
     if to < from {
-        return Err(invalid_parameter(
+        return Err(errors::invalid_parameter(
             "The end of the range is before its start",
         ));
     }

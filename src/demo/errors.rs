@@ -38,6 +38,16 @@ pub const ALL: [&str; 15] = [
     REFERENCE_NOT_FOUND,
 ];
 
+/// 422 INVALID_RESOURCE: the request's resource fails the use case's rules.
+pub fn invalid_resource(diagnostics: impl Into<String>) -> Rejection {
+    reject(INVALID_RESOURCE, diagnostics)
+}
+
+/// 422 INVALID_PARAMETER: a search or operation parameter is not valid.
+pub fn invalid_parameter(diagnostics: impl Into<String>) -> Rejection {
+    reject(INVALID_PARAMETER, diagnostics)
+}
+
 /// A rejection with catalogue error `id` and diagnostics telling the consumer what to fix.
 pub fn reject(id: &'static str, diagnostics: impl Into<String>) -> Rejection {
     Rejection::new(id).with(Placeholder::Diagnostics, diagnostics)

@@ -153,14 +153,10 @@ pub fn read_location(site: &Site, input: &Input) -> Result<Reply, Rejection> {
         })
 }
 
-fn invalid(diagnostics: impl Into<String>) -> Rejection {
-    reject(errors::INVALID_RESOURCE, diagnostics)
-}
-
 /// The Patient of the single `registerPatient` parameter, checked as the use case requires.
 fn patient_to_register(body: &Value) -> Result<(&Value, NhsNumber), Rejection> {
     if fhir::resource_type(body) != "Parameters" {
-        return Err(invalid(
+        return Err(errors::invalid_resource(
             "The body must be a Parameters resource holding one registerPatient parameter",
         ));
     }
@@ -170,29 +166,29 @@ fn patient_to_register(body: &Value) -> Result<(&Value, NhsNumber), Rejection> {
         .flatten()
         .filter(|p| p["name"].as_str() == Some("registerPatient"));
     let (Some(parameter), None) = (named.next(), named.next()) else {
-        return Err(invalid(
+        return Err(errors::invalid_resource(
             "Parameters must hold exactly one registerPatient parameter",
         ));
     };
     let patient = &parameter["resource"];
     if fhir::resource_type(patient) != "Patient" {
-        return Err(invalid(
+        return Err(errors::invalid_resource(
             "The registerPatient parameter must hold a Patient resource",
         ));
     }
     if !fhir::has_profile(patient, profiles::PATIENT) {
-        return Err(invalid(format!(
+        return Err(errors::invalid_resource(format!(
             "The Patient's meta.profile must list {} (mandatory since GP Connect 1.2.7, #697)",
             profiles::PATIENT
         )));
     }
     if fhir::extension(patient, profiles::REGISTRATION_DETAILS).is_some() {
-        return Err(invalid(
+        return Err(errors::invalid_resource(
             "Consumers must not populate the registrationDetails extension; the provider sets it",
         ));
     }
     let Some(number) = fhir::identifier(patient, nhs_number::SYSTEM) else {
-        return Err(invalid(format!(
+        return Err(errors::invalid_resource(format!(
             "The Patient needs an identifier with system {}",
             nhs_number::SYSTEM
         )));
@@ -203,7 +199,7 @@ fn patient_to_register(body: &Value) -> Result<(&Value, NhsNumber), Rejection> {
         .and_then(dates::parse_date)
         .is_none()
     {
-        return Err(invalid(
+        return Err(errors::invalid_resource(
             "The Patient needs a birthDate (YYYY-MM-DD) so the provider can trace it on PDS",
         ));
     }

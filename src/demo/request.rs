@@ -51,19 +51,8 @@ impl Query {
 
     /// The value of a parameter that may appear once at most.
     pub fn one(&self, name: &str) -> Result<Option<&str>, Rejection> {
-        let mut values = self
-            .pairs
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str());
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(reject(
-                errors::INVALID_PARAMETER,
-                format!("The `{name}` parameter may be given only once"),
-            ));
-        }
-        Ok(first)
+        let values = self.pairs.iter().filter(|(n, _)| n == name);
+        at_most_one(values.map(|(_, v)| v.as_str()), name)
     }
 
     /// The value of a parameter that must appear exactly once.
@@ -152,6 +141,20 @@ pub async fn read_body(body: RequestBody, headers: &HeaderMap) -> Result<Bytes, 
             format!("The request body could not be read: {e}"),
         )),
     }
+}
+
+/// The only item of `values`, if any: a parameter given twice is an INVALID_PARAMETER.
+pub fn at_most_one<T>(
+    mut values: impl Iterator<Item = T>,
+    name: &str,
+) -> Result<Option<T>, Rejection> {
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(errors::invalid_parameter(format!(
+            "The `{name}` parameter may be given only once"
+        )));
+    }
+    Ok(first)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::demo::errors::{self, reject};
 use crate::demo::fixtures::{ListKind, MedicationEntry, StructuredRecord};
 use crate::demo::foundations::nhs_number;
 use crate::demo::nhs_number::SYSTEM as NHS_NUMBER_SYSTEM;
-use crate::demo::request::Input;
+use crate::demo::request::{at_most_one, Input};
 use crate::demo::respond::Reply;
 use crate::demo::{dates, fhir, profiles, Site};
 use crate::rejection::Rejection;
@@ -28,22 +28,14 @@ struct Request {
     medication: Option<(bool, Option<Date>)>,
 }
 
-fn invalid_parameter(diagnostics: impl Into<String>) -> Rejection {
-    reject(errors::INVALID_PARAMETER, diagnostics)
-}
-
 /// The single parameter named `name`, if given.
 fn single<'a>(parameters: &'a [Value], name: &str) -> Result<Option<&'a Value>, Rejection> {
-    let mut named = parameters
-        .iter()
-        .filter(|p| p["name"].as_str() == Some(name));
-    let first = named.next();
-    if named.next().is_some() {
-        return Err(invalid_parameter(format!(
-            "The `{name}` parameter may be given only once"
-        )));
-    }
-    Ok(first)
+    at_most_one(
+        parameters
+            .iter()
+            .filter(|p| p["name"].as_str() == Some(name)),
+        name,
+    )
 }
 
 /// The boolean part `part` that parameter `parent` must carry.
@@ -51,7 +43,7 @@ fn boolean_part(parent: &Value, name: &str, part: &str) -> Result<bool, Rejectio
     single(parent["part"].as_array().map_or(&[], Vec::as_slice), part)?
         .and_then(|p| p["valueBoolean"].as_bool())
         .ok_or_else(|| {
-            invalid_parameter(format!(
+            errors::invalid_parameter(format!(
                 "`{name}` needs its `{part}` part with a valueBoolean"
             ))
         })
@@ -71,14 +63,14 @@ fn parse(body: &Value, today: Date) -> Result<Request, Rejection> {
         .filter_map(|p| p["name"].as_str())
         .find(|n| !PARAMETERS.contains(n))
     {
-        return Err(invalid_parameter(format!(
+        return Err(errors::invalid_parameter(format!(
             "`{unknown}` is not a parameter of GP Connect 1.2.7 Access Record Structured; use {}",
             PARAMETERS.join(", ")
         )));
     }
     let identifier = single(parameters, "patientNHSNumber")?
         .map(|p| &p["valueIdentifier"])
-        .ok_or_else(|| invalid_parameter("The `patientNHSNumber` parameter is required"))?;
+        .ok_or_else(|| errors::invalid_parameter("The `patientNHSNumber` parameter is required"))?;
     if identifier["system"].as_str() != Some(NHS_NUMBER_SYSTEM) {
         return Err(reject(
             errors::INVALID_IDENTIFIER_SYSTEM,
@@ -100,10 +92,10 @@ fn parse(body: &Value, today: Date) -> Result<Request, Rejection> {
                 Some(part) => {
                     let text = part["valueDate"].as_str().unwrap_or("");
                     let date = dates::parse_date(text).ok_or_else(|| {
-                        invalid_parameter(format!("medicationSearchFromDate `{text}` must be a whole date, YYYY-MM-DD, with no time or offset"))
+                        errors::invalid_parameter(format!("medicationSearchFromDate `{text}` must be a whole date, YYYY-MM-DD, with no time or offset"))
                     })?;
                     if date > today {
-                        return Err(invalid_parameter(format!(
+                        return Err(errors::invalid_parameter(format!(
                             "medicationSearchFromDate {text} is after today"
                         )));
                     }
