@@ -153,19 +153,6 @@ pub fn search_slots(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     Ok(Reply::ok(searchset(site.base, resources)))
 }
 
-/// The id of the first participant actor of `kind`.
-fn participant<'a>(appointment: &'a Value, kind: &str) -> Option<&'a str> {
-    appointment["participant"]
-        .as_array()?
-        .iter()
-        .find_map(|p| fhir::reference_id(&p["actor"], kind))
-}
-
-/// The delivery channel an Appointment declares, if any.
-fn declared_channel(appointment: &Value) -> Option<&str> {
-    fhir::extension(appointment, profiles::DELIVERY_CHANNEL).and_then(|e| e["valueCode"].as_str())
-}
-
 /// An Appointment resource profiled as GP Connect requires, or why not.
 fn appointment_body(input: &Input) -> Result<Value, Rejection> {
     let appointment = input.json(errors::BAD_REQUEST)?;
@@ -271,7 +258,7 @@ pub fn book(site: &Site, input: &Input) -> Result<Reply, Rejection> {
             "Appointment.reason must not be sent: appointments carry no clinical information",
         ));
     }
-    if declared_channel(&appointment) == Some(DeliveryChannel::Visit.code()) {
+    if fhir::declared_channel(&appointment) == Some(DeliveryChannel::Visit.code()) {
         return Err(visit_refused("The Appointment's delivery channel is Visit"));
     }
     check_booking_organisation(&appointment)?;
@@ -280,10 +267,10 @@ pub fn book(site: &Site, input: &Input) -> Result<Reply, Rejection> {
             "The Appointment's `created` must hold when it was created",
         ));
     }
-    let patient = participant(&appointment, "Patient")
+    let patient = fhir::participant(&appointment, "Patient")
         .ok_or_else(|| errors::invalid_resource("The Appointment needs a Patient participant"))?
         .to_owned();
-    let location = participant(&appointment, "Location").ok_or_else(|| {
+    let location = fhir::participant(&appointment, "Location").ok_or_else(|| {
         errors::invalid_resource(
             "The Appointment needs a Location participant: where it takes place",
         )
@@ -330,7 +317,7 @@ pub fn book(site: &Site, input: &Input) -> Result<Reply, Rejection> {
         appointment["id"] = Value::String(id.clone());
         appointment["meta"] = json!({ "profile": [profiles::APPOINTMENT] });
         fhir::set_version(&mut appointment, 1, Some(&now));
-        if declared_channel(&appointment).is_none() {
+        if fhir::declared_channel(&appointment).is_none() {
             let mut extensions = appointment["extension"]
                 .as_array()
                 .cloned()

@@ -68,6 +68,19 @@ pub fn set_version(resource: &mut Value, version: u64, last_updated: Option<&str
     }
 }
 
+/// The id of an Appointment's first participant actor of `kind`.
+pub fn participant<'a>(appointment: &'a Value, kind: &str) -> Option<&'a str> {
+    appointment["participant"]
+        .as_array()?
+        .iter()
+        .find_map(|p| reference_id(&p["actor"], kind))
+}
+
+/// The delivery channel an Appointment declares, if any.
+pub fn declared_channel(appointment: &Value) -> Option<&str> {
+    extension(appointment, super::profiles::DELIVERY_CHANNEL).and_then(|e| e["valueCode"].as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,6 @@ use crate::config_error::{ConfigError, Problem};
 use crate::demo::dates;
 use crate::demo::fhir;
 use crate::demo::nhs_number::{self, NhsNumber};
-use crate::demo::profiles;
 use crate::demo::state::Booking;
 use crate::demo::timetable::{self, RawSession, Timetable};
 use crate::systems;
@@ -581,13 +580,7 @@ fn check_appointments(
                 );
             }
         }
-        let participant = |kind: &str| {
-            a.resource["participant"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find_map(|p| fhir::reference_id(&p["actor"], kind))
-        };
+        let participant = |kind: &str| fhir::participant(&a.resource, kind);
         let patient = participant("Patient").map(str::to_owned);
         let known = |id: &String| fixtures.patients.iter().any(|p| &p.id == id);
         if patient.as_ref().filter(|id| known(id)).is_none() {
@@ -631,8 +624,7 @@ fn check_appointments(
             check.at(FILE, &format!("{key}.time"), format!("schedule `{}` has no slot at {} within {FIXTURE_SEARCH_DAYS} days of days_ahead", a.schedule, a.time));
             continue;
         };
-        let declared = fhir::extension(&a.resource, profiles::DELIVERY_CHANNEL)
-            .and_then(|e| e["valueCode"].as_str());
+        let declared = fhir::declared_channel(&a.resource);
         if declared.is_some_and(|code| code != schedule.channel.code()) {
             check.at(
                 FILE,
