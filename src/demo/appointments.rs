@@ -17,7 +17,7 @@ use crate::demo::request::Input;
 use crate::demo::respond::{searchset, Reply};
 use crate::demo::state::{Booking, Practice};
 use crate::demo::timetable::{self, SlotTime};
-use crate::demo::{fhir, profiles, Site};
+use crate::demo::{fhir, foundations, profiles, Site};
 use crate::rejection::Rejection;
 
 /// The widest date range a slot search may ask for.
@@ -43,17 +43,14 @@ fn appointment_not_found(site: &Site, id: &str) -> Rejection {
 /// unknown here too, as everywhere else in the demo.
 fn check_patient_known(site: &Site, practice: &Practice, patient: &str) -> Result<(), Rejection> {
     if practice
-        .patients(site.fixtures)
-        .any(|p| p.id == patient && !p.sensitive)
+        .visible_patients(site.fixtures)
+        .any(|p| p.id == patient)
     {
         return Ok(());
     }
-    Err(reject(
-        errors::PATIENT_NOT_FOUND,
-        format!(
-            "No patient with logical id `{patient}` at practice {}",
-            site.ods_code
-        ),
+    Err(foundations::patient_not_found(
+        site,
+        &format!("logical id `{patient}`"),
     ))
 }
 

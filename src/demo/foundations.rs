@@ -43,7 +43,7 @@ pub fn nhs_number(text: &str) -> Result<NhsNumber, Rejection> {
 
 /// The same answer for an unknown patient and a PDS sensitive one, so the answer does not
 /// reveal that a sensitive patient exists (#658, #847).
-fn patient_not_found(site: &Site, what: &str) -> Rejection {
+pub(super) fn patient_not_found(site: &Site, what: &str) -> Rejection {
     reject(
         errors::PATIENT_NOT_FOUND,
         format!(
@@ -59,8 +59,8 @@ pub fn find_patient(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     let wanted = nhs_number(identifier_search(input, nhs_number::SYSTEM)?)?;
     let found: Vec<Value> = site.practice(|practice| {
         practice
-            .patients(site.fixtures)
-            .filter(|p| p.nhs_number == wanted && !p.sensitive)
+            .visible_patients(site.fixtures)
+            .filter(|p| p.nhs_number == wanted)
             .map(|p| p.resource.clone())
             .collect()
     });
@@ -72,8 +72,8 @@ pub fn read_patient(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     let id = input.segment(1);
     site.practice(|practice| {
         practice
-            .patients(site.fixtures)
-            .find(|p| p.id == id && !p.sensitive)
+            .visible_patients(site.fixtures)
+            .find(|p| p.id == id)
             .map(|p| Reply::ok(p.resource.clone()))
             .ok_or_else(|| patient_not_found(site, &format!("logical id `{id}`")))
     })

@@ -56,6 +56,15 @@ impl Practice {
         fixtures.patients.iter().chain(&self.registered)
     }
 
+    /// The patients GP Connect may return: PDS sensitive (S-flag) ones are answered as unknown
+    /// everywhere, so no answer reveals that one exists (#658, #847).
+    pub fn visible_patients<'a>(
+        &'a self,
+        fixtures: &'a Fixtures,
+    ) -> impl Iterator<Item = &'a PatientRecord> {
+        self.patients(fixtures).filter(|p| !p.sensitive)
+    }
+
     /// Slots taken by an appointment that is not cancelled.
     pub fn busy_slots(&self) -> HashSet<&str> {
         self.appointments

@@ -12,7 +12,7 @@ use crate::demo::foundations::nhs_number;
 use crate::demo::nhs_number::SYSTEM as NHS_NUMBER_SYSTEM;
 use crate::demo::request::{at_most_one, Input};
 use crate::demo::respond::Reply;
-use crate::demo::{dates, fhir, profiles, Site};
+use crate::demo::{dates, fhir, foundations, profiles, Site};
 use crate::rejection::Rejection;
 
 /// The parameters of the 1.2.7 operation definition.
@@ -197,17 +197,14 @@ pub fn get_record(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     let request = parse(&body, site.now.date())?;
     let patient = site.practice(|practice| {
         practice
-            .patients(site.fixtures)
-            .find(|p| p.nhs_number.as_str() == request.nhs_number && !p.sensitive)
+            .visible_patients(site.fixtures)
+            .find(|p| p.nhs_number.as_str() == request.nhs_number)
             .map(|p| p.resource.clone())
     });
     let Some(patient) = patient else {
-        return Err(reject(
-            errors::PATIENT_NOT_FOUND,
-            format!(
-                "No patient with NHS number {} is available through GP Connect at practice {}",
-                request.nhs_number, site.ods_code
-            ),
+        return Err(foundations::patient_not_found(
+            site,
+            &format!("NHS number {}", request.nhs_number),
         ));
     };
     let patient_id = fhir::id(&patient).to_owned();
