@@ -101,13 +101,15 @@ struct Outcome {
 }
 
 fn tls_config(dir: &std::path::Path, resume: bool) -> Arc<rustls::ClientConfig> {
-    let mut config = rustls::ClientConfig::builder_with_provider(ssp_sim::tls::provider())
+    let mut config = rustls::ClientConfig::builder_with_provider(ssp_sim::proxy::tls::provider())
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(ssp_sim::tls::load_roots(&dir.join("ca.pem")).expect("ca.pem"))
+        .with_root_certificates(
+            ssp_sim::proxy::tls::load_roots(&dir.join("ca.pem")).expect("ca.pem"),
+        )
         .with_client_auth_cert(
-            ssp_sim::tls::load_certs(&dir.join("client.pem")).expect("client.pem"),
-            ssp_sim::tls::load_key(&dir.join("client-key.pem")).expect("client-key.pem"),
+            ssp_sim::proxy::tls::load_certs(&dir.join("client.pem")).expect("client.pem"),
+            ssp_sim::proxy::tls::load_key(&dir.join("client-key.pem")).expect("client-key.pem"),
         )
         .expect("client identity");
     if !resume {

@@ -1,35 +1,17 @@
 //! ssp-sim: a Spine Secure Proxy simulator for NHS GP Connect.
 //!
-//! A request's path through the modules: `listener` (TCP, TLS, HTTP) hands it to `gateway`,
-//! which runs `checks` in order against the `registry`, then sends it to a backend through
-//! `forwarder` (or the built-in `demo` provider); any refusal is a `rejection` rendered by
-//! `error_catalog`.
+//! A request's path through the modules, top to bottom (see ARCHITECTURE.md):
+//! [`proxy`] accepts the connection and runs the request through the gateway's phases: the
+//! Spine checks of [`spine`], the provider-side checks of [`provider`], then the built-in
+//! [`demo`] provider or a backend. [`control`] holds faults, journal, metrics and reload;
+//! [`config`] the loaded routes and catalogues every part reads; [`wire`] the bodies and
+//! formats below them all. [`cli`] is the command line that wires them together.
 
-pub mod admin;
-pub mod body;
-pub mod certs;
-pub mod checks;
 pub mod cli;
-pub mod config_error;
+pub mod config;
+pub mod control;
 pub mod demo;
-pub mod directory;
-pub mod error_catalog;
-pub mod faults;
-pub mod fhir_xml;
-pub mod forwarder;
-pub mod gateway;
-pub mod interactions;
-pub mod journal;
-pub mod jwt_command;
-pub mod listener;
-pub mod metrics;
-pub mod registry;
-pub mod rejection;
-pub mod reload;
-pub mod server;
-pub mod settings;
-pub mod startup;
-pub mod systems;
-pub mod telemetry;
-pub mod tls;
-pub mod trail;
+pub mod provider;
+pub mod proxy;
+pub mod spine;
+pub mod wire;

@@ -7,12 +7,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 
-use ssp_sim::certs::CertPaths;
+use ssp_sim::cli::certs::CertPaths;
+use ssp_sim::cli::serve::Server;
 use ssp_sim::cli::{CertsArgs, CheckArgs, Cli, Command, JwtArgs, ServeArgs};
-use ssp_sim::forwarder::Clients;
-use ssp_sim::server::Server;
-use ssp_sim::settings::{Overrides, Settings};
-use ssp_sim::startup::{self, RoutesSource};
+use ssp_sim::config::load::{self, RoutesSource};
+use ssp_sim::config::settings::{Overrides, Settings};
+use ssp_sim::proxy::forwarder::Clients;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,7 +41,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(format!("bad configuration:\n{e}"), 1),
     };
-    ssp_sim::telemetry::init(settings.log_format);
+    ssp_sim::cli::telemetry::init(settings.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the async runtime: {e}"), 1),
@@ -132,7 +132,7 @@ fn certs(args: CertsArgs) -> ExitCode {
 
 /// Exit 0 when the token made or decoded passes every rule, 1 when it does not or on error.
 fn jwt(args: &JwtArgs) -> ExitCode {
-    match ssp_sim::jwt_command::run(args, &mut std::io::stdout().lock()) {
+    match ssp_sim::cli::jwt::run(args, &mut std::io::stdout().lock()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => fail(e, 1),
@@ -154,7 +154,7 @@ fn check(args: CheckArgs) -> ExitCode {
         Err(e) => return fail(e, 1),
     };
     let routes = RoutesSource::resolve(settings.routes.as_deref());
-    match startup::load(
+    match load::load(
         &routes,
         settings.interactions.as_deref(),
         settings.error_catalog.as_deref(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use ssp_sim::settings::Overrides;
+use ssp_sim::config::settings::Overrides;
 use support::*;
 
 const NEW_CONSUMER: &str = "200000000999";

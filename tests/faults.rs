@@ -485,15 +485,15 @@ fn bad_faults_in_routes_toml_are_start_up_errors_with_their_line() {
     );
     let line = source.lines().position(|l| l == "[[fault]]").unwrap() + 1;
     let interactions = std::sync::Arc::new(
-        ssp_sim::interactions::Interactions::parse(
+        ssp_sim::config::interactions::Interactions::parse(
             "interactions.toml",
-            ssp_sim::interactions::EMBEDDED,
+            ssp_sim::config::interactions::EMBEDDED,
         )
         .unwrap(),
     );
-    let catalog = ssp_sim::error_catalog::ErrorCatalog::embedded().unwrap();
-    let clients = ssp_sim::forwarder::Clients::new(None).unwrap();
-    let err = ssp_sim::registry::Registry::parse(
+    let catalog = ssp_sim::config::errors::ErrorCatalog::embedded().unwrap();
+    let clients = ssp_sim::proxy::forwarder::Clients::new(None).unwrap();
+    let err = ssp_sim::config::routes::Registry::parse(
         "routes.toml",
         &source,
         &interactions,

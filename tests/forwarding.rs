@@ -10,7 +10,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
-use ssp_sim::settings::Overrides;
+use ssp_sim::config::settings::Overrides;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -74,7 +74,7 @@ async fn ssp_headers_and_authorization_pass_hop_by_hop_are_dropped_and_forwardin
 #[tokio::test]
 async fn post_bodies_arrive_intact_and_responses_come_back_intact() {
     let backend = Backend::with(|got| {
-        let mut r = fhir_json(ssp_sim::body::full(got.body.clone()));
+        let mut r = fhir_json(ssp_sim::wire::body::full(got.body.clone()));
         *r.status_mut() = StatusCode::CREATED;
         r.headers_mut()
             .insert("location", "Appointment/9".parse().unwrap());
@@ -103,7 +103,7 @@ async fn gzip_bodies_pass_through_untouched() {
         0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xab, 0xae, 5, 0, 0x43, 0xbf, 0xa6, 0xa3, 2, 0, 0, 0,
     ];
     let backend = Backend::with(move |_| {
-        let mut r = fhir_json(ssp_sim::body::full(compressed));
+        let mut r = fhir_json(ssp_sim::wire::body::full(compressed));
         r.headers_mut()
             .insert("content-encoding", "gzip".parse().unwrap());
         r
@@ -146,7 +146,9 @@ async fn responses_stream_chunk_by_chunk_without_waiting_for_the_end() {
         let chunks = futures_util::stream::unfold((0, wait), |(i, wait)| async move {
             match i {
                 0 => Some((
-                    Ok::<_, ssp_sim::body::BoxError>(Frame::data(Bytes::from_static(b"first,"))),
+                    Ok::<_, ssp_sim::wire::body::BoxError>(Frame::data(Bytes::from_static(
+                        b"first,",
+                    ))),
                     (1, wait),
                 )),
                 1 => {
@@ -157,7 +159,7 @@ async fn responses_stream_chunk_by_chunk_without_waiting_for_the_end() {
                 _ => None,
             }
         });
-        fhir_json(ssp_sim::body::stream(StreamBody::new(chunks)))
+        fhir_json(ssp_sim::wire::body::stream(StreamBody::new(chunks)))
     })
     .await;
     let sim = Sim::for_backend(&backend).await;
@@ -332,11 +334,13 @@ async fn an_https_backend_that_refuses_our_certificate_is_error_communicating() 
 async fn a_backend_stalling_mid_body_is_cut_off_after_the_backend_timeout() {
     let backend = Backend::with(|_| {
         let first = futures_util::stream::once(async {
-            Ok::<_, ssp_sim::body::BoxError>(Frame::data(Bytes::from_static(b"{\"partial\":")))
+            Ok::<_, ssp_sim::wire::body::BoxError>(Frame::data(Bytes::from_static(
+                b"{\"partial\":",
+            )))
         });
         // ...and then nothing, for ever.
         let body = first.chain(futures_util::stream::pending());
-        fhir_json(ssp_sim::body::stream(StreamBody::new(body)))
+        fhir_json(ssp_sim::wire::body::stream(StreamBody::new(body)))
     })
     .await;
     let overrides = Overrides {

@@ -10,10 +10,10 @@ use base64::Engine as _;
 use http::{Method, StatusCode};
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use ssp_sim::checks::provider::findings::{Findings, Rule};
-use ssp_sim::checks::provider::jwt::{self, encode_unsigned, unsigned_header, Expected};
-use ssp_sim::checks::provider::JwtMode;
-use ssp_sim::settings::Overrides;
+use ssp_sim::config::jwt::JwtMode;
+use ssp_sim::config::settings::Overrides;
+use ssp_sim::provider::findings::{Findings, Rule};
+use ssp_sim::provider::jwt::{self, encode_unsigned, unsigned_header, Expected};
 use support::{Backend, Call, Sim, READ_PATIENT, ROOT};
 
 /// Runs `ssp-sim` with `args`; returns the exit code and standard output.

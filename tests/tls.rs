@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use ssp_sim::settings::Overrides;
-use ssp_sim::tls::ClientAuth;
+use ssp_sim::config::settings::Overrides;
+use ssp_sim::proxy::tls::ClientAuth;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -72,13 +72,13 @@ async fn no_client_auth_serves_anyone() {
 async fn only_tls_1_2_and_1_3_with_aes_gcm_are_offered() {
     let (sim, _backend) = sim(None).await;
     // TLS 1.2 alone works.
-    let tls12 = rustls::ClientConfig::builder_with_provider(ssp_sim::tls::provider())
+    let tls12 = rustls::ClientConfig::builder_with_provider(ssp_sim::proxy::tls::provider())
         .with_protocol_versions(&[&rustls::version::TLS12])
         .unwrap()
-        .with_root_certificates(ssp_sim::tls::load_roots(&sim.pki.paths.ca()).unwrap())
+        .with_root_certificates(ssp_sim::proxy::tls::load_roots(&sim.pki.paths.ca()).unwrap())
         .with_client_auth_cert(
-            ssp_sim::tls::load_certs(&sim.pki.paths.client()).unwrap(),
-            ssp_sim::tls::load_key(&sim.pki.paths.client_key()).unwrap(),
+            ssp_sim::proxy::tls::load_certs(&sim.pki.paths.client()).unwrap(),
+            ssp_sim::proxy::tls::load_key(&sim.pki.paths.client_key()).unwrap(),
         )
         .unwrap();
     assert!(handshake(sim.addr, tls12).await.is_ok());
@@ -90,7 +90,7 @@ async fn only_tls_1_2_and_1_3_with_aes_gcm_are_offered() {
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(chacha))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
-        .with_root_certificates(ssp_sim::tls::load_roots(&sim.pki.paths.ca()).unwrap())
+        .with_root_certificates(ssp_sim::proxy::tls::load_roots(&sim.pki.paths.ca()).unwrap())
         .with_no_client_auth();
     assert!(handshake(sim.addr, config).await.is_err());
     sim.stop().await;
@@ -213,7 +213,7 @@ async fn garbage_never_crashes_the_listener() {
 async fn shutdown_finishes_in_flight_requests() {
     let backend = Backend::with(|_| {
         std::thread::sleep(Duration::from_millis(500));
-        http::Response::new(ssp_sim::body::full("{}"))
+        http::Response::new(ssp_sim::wire::body::full("{}"))
     })
     .await;
     let sim = Sim::for_backend(&backend).await;

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 use time::{Duration, OffsetDateTime};
 
+use crate::config::rejection::Rejection;
 use crate::demo::dates::{self, Bound};
 use crate::demo::errors::{self, reject};
 use crate::demo::fixtures::{DeliveryChannel, Schedule};
@@ -18,7 +19,6 @@ use crate::demo::respond::{searchset, Reply};
 use crate::demo::state::{Booking, Practice};
 use crate::demo::timetable::{self, SlotTime};
 use crate::demo::{fhir, foundations, profiles, Site};
-use crate::rejection::Rejection;
 
 /// The widest date range a slot search may ask for.
 const MAX_SLOT_RANGE: Duration = Duration::days(14);

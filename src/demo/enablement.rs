@@ -1,10 +1,10 @@
 //! Practice-based enablement (GP Connect 1.2.7, #837): the demo provider refuses any request
 //! whose practice has GP Connect, or the request's capability, switched off.
 
+use crate::config::interactions::Capability;
+use crate::config::rejection::{Placeholder, Rejection};
+use crate::config::routes::DemoSwitches;
 use crate::demo::errors;
-use crate::interactions::Capability;
-use crate::registry::DemoSwitches;
-use crate::rejection::{Placeholder, Rejection};
 
 /// `Ok` when the practice has both GP Connect and `capability` enabled; otherwise the
 /// `ACCESS_DENIED` the specification requires, naming the switch that is off.
@@ -76,7 +76,7 @@ mod tests {
         };
         assert!(check(&no_global, "A20047", Capability::Appointments).is_err());
     }
-    fn parse_routes(demo_table: &str) -> Result<crate::registry::Registry, String> {
+    fn parse_routes(demo_table: &str) -> Result<crate::config::routes::Registry, String> {
         let routes = format!(
             r#"
 [[provider]]
@@ -92,17 +92,27 @@ party_key = "A20047-821870"
 "#
         );
         let interactions = std::sync::Arc::new(
-            crate::interactions::Interactions::parse("i", crate::interactions::EMBEDDED).unwrap(),
+            crate::config::interactions::Interactions::parse(
+                "i",
+                crate::config::interactions::EMBEDDED,
+            )
+            .unwrap(),
         );
-        let catalog = crate::error_catalog::ErrorCatalog::embedded().unwrap();
-        let clients = crate::forwarder::Clients::new(None).unwrap();
-        crate::registry::Registry::parse("routes.toml", &routes, &interactions, &catalog, &clients)
-            .map_err(|e| e.to_string())
+        let catalog = crate::config::errors::ErrorCatalog::embedded().unwrap();
+        let clients = crate::proxy::forwarder::Clients::new(None).unwrap();
+        crate::config::routes::Registry::parse(
+            "routes.toml",
+            &routes,
+            &interactions,
+            &catalog,
+            &clients,
+        )
+        .map_err(|e| e.to_string())
     }
 
     #[test]
     fn routes_toml_switches_default_off_and_refuse_unknown_keys() {
-        let asid = crate::registry::Asid::parse("918999198738").unwrap();
+        let asid = crate::config::routes::Asid::parse("918999198738").unwrap();
         let registry = parse_routes("").unwrap();
         assert_eq!(
             registry.provider(&asid).unwrap().demo,

@@ -1,9 +1,9 @@
 //! The error catalogue ids the demo provider answers with (each one an `error-catalog/*.json`
 //! file). `error_catalog` refuses to start without every one of them.
 
-use crate::rejection::{Placeholder, Rejection};
+use crate::config::rejection::{Placeholder, Rejection};
 
-pub use crate::rejection::ids::{BAD_REQUEST, INTERNAL_SERVER_ERROR};
+pub use crate::config::rejection::ids::{BAD_REQUEST, INTERNAL_SERVER_ERROR};
 
 pub const ACCESS_DENIED: &str = "access-denied";
 pub const DUPLICATE_REJECTED: &str = "duplicate-rejected";

@@ -10,13 +10,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::{Date, Duration};
 
-use crate::config_error::{ConfigError, Problem};
+use crate::config::problems::{ConfigError, Problem};
 use crate::demo::dates;
 use crate::demo::fhir;
 use crate::demo::nhs_number::{self, NhsNumber};
 use crate::demo::state::Booking;
 use crate::demo::timetable::{self, RawSession, Timetable};
-use crate::systems;
+use crate::wire::systems;
 
 /// The fixture files compiled into the binary.
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/demo");
@@ -760,8 +760,11 @@ mod tests {
     #[test]
     fn every_operation_names_a_known_interaction() {
         let f = Fixtures::embedded(date!(2024 - 03 - 01)).unwrap();
-        let catalog =
-            crate::interactions::Interactions::parse("i", crate::interactions::EMBEDDED).unwrap();
+        let catalog = crate::config::interactions::Interactions::parse(
+            "i",
+            crate::config::interactions::EMBEDDED,
+        )
+        .unwrap();
         for id in f.interaction_ids() {
             assert!(
                 catalog.get(id).is_some(),

@@ -3,14 +3,14 @@
 
 use serde_json::{json, Value};
 
+use crate::config::rejection::Rejection;
 use crate::demo::errors::{self, reject};
 use crate::demo::fixtures::PatientRecord;
 use crate::demo::nhs_number::{self, NhsNumber};
 use crate::demo::request::Input;
 use crate::demo::respond::{searchset, Reply};
 use crate::demo::{dates, fhir, profiles, Site};
-use crate::rejection::Rejection;
-use crate::systems;
+use crate::wire::systems;
 
 /// The value of an `identifier=system|value` search whose system must be `system`.
 fn identifier_search<'a>(input: &'a Input, system: &str) -> Result<&'a str, Rejection> {

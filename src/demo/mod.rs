@@ -26,12 +26,12 @@ use http::{Method, Request, Response};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::body::{Body, RequestBody};
-use crate::checks::media_type::Format;
-use crate::config_error::ConfigError;
-use crate::interactions::Interaction;
-use crate::registry::{Endpoint, Provider};
-use crate::rejection::Rejection;
+use crate::config::interactions::Interaction;
+use crate::config::problems::ConfigError;
+use crate::config::rejection::Rejection;
+use crate::config::routes::{Endpoint, Provider};
+use crate::spine::media_type::Format;
+use crate::wire::body::{Body, RequestBody};
 use appointments::Change;
 use errors::reject;
 use fixtures::{Fixtures, Operation};

@@ -7,9 +7,9 @@ use http::HeaderMap;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
-use crate::body::RequestBody;
+use crate::config::rejection::Rejection;
 use crate::demo::errors::{self, reject};
-use crate::rejection::Rejection;
+use crate::wire::body::RequestBody;
 
 /// The largest request body the demo reads: GP Connect payloads are a few kilobytes.
 pub const BODY_LIMIT: usize = 1 << 20;

@@ -5,13 +5,13 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, LOCATION};
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::body::{self, Body};
-use crate::checks::media_type::Format;
+use crate::config::errors::{FHIR_JSON_UTF8, FHIR_XML_UTF8};
+use crate::config::rejection::Rejection;
 use crate::demo::errors::{reject, INTERNAL_SERVER_ERROR};
 use crate::demo::{fhir, profiles};
-use crate::error_catalog::{FHIR_JSON_UTF8, FHIR_XML_UTF8};
-use crate::fhir_xml;
-use crate::rejection::Rejection;
+use crate::spine::media_type::Format;
+use crate::wire::body::{self, Body};
+use crate::wire::xml;
 
 /// A successful answer: a resource, its status, and where a created resource lives.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ impl Reply {
         let (text, content_type) = match format {
             Format::Json => (self.resource.to_string(), FHIR_JSON_UTF8),
             Format::Xml => (
-                fhir_xml::to_xml(&self.resource).map_err(|e| {
+                xml::to_xml(&self.resource).map_err(|e| {
                     reject(
                         INTERNAL_SERVER_ERROR,
                         format!("The demo provider could not write its answer as XML: {e}"),

@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 use time::Date;
 
+use crate::config::rejection::Rejection;
 use crate::demo::errors::{self, reject};
 use crate::demo::fixtures::{ListKind, MedicationEntry, StructuredRecord};
 use crate::demo::foundations::nhs_number;
@@ -13,7 +14,6 @@ use crate::demo::nhs_number::SYSTEM as NHS_NUMBER_SYSTEM;
 use crate::demo::request::{at_most_one, Input};
 use crate::demo::respond::Reply;
 use crate::demo::{dates, fhir, foundations, profiles, Site};
-use crate::rejection::Rejection;
 
 /// The parameters of the 1.2.7 operation definition.
 const PARAMETERS: [&str; 3] = ["patientNHSNumber", "includeAllergies", "includeMedication"];

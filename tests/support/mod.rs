@@ -18,10 +18,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
-use ssp_sim::body::{self as sim_body, Body};
-use ssp_sim::certs::CertPaths;
-use ssp_sim::server::Server;
-use ssp_sim::settings::{Overrides, Settings};
+use ssp_sim::cli::certs::CertPaths;
+use ssp_sim::cli::serve::Server;
+use ssp_sim::config::settings::{Overrides, Settings};
+use ssp_sim::wire::body::{self as sim_body, Body};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -182,7 +182,7 @@ pub async fn bind(routes: &str, overrides: Overrides, pki: &Pki, dir: &std::path
         // turn it on; the other tests send no JWT.
         jwt_mode: overrides
             .jwt_mode
-            .or(Some(ssp_sim::checks::provider::JwtMode::Off)),
+            .or(Some(ssp_sim::config::jwt::JwtMode::Off)),
         ..overrides
     };
     let settings = Settings::load(Some(&empty), Default::default(), &overrides).expect("settings");
@@ -421,18 +421,18 @@ impl Backend {
     /// from `pki`'s CA (TLS MA on the second leg), answering 200.
     pub async fn https(pki: &CertPaths) -> Self {
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(ssp_sim::tls::load_roots(&pki.ca()).unwrap()),
-            ssp_sim::tls::provider(),
+            Arc::new(ssp_sim::proxy::tls::load_roots(&pki.ca()).unwrap()),
+            ssp_sim::proxy::tls::provider(),
         )
         .build()
         .unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(ssp_sim::tls::provider())
+        let config = rustls::ServerConfig::builder_with_provider(ssp_sim::proxy::tls::provider())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_client_cert_verifier(verifier)
             .with_single_cert(
-                ssp_sim::tls::load_certs(&pki.server()).unwrap(),
-                ssp_sim::tls::load_key(&pki.server_key()).unwrap(),
+                ssp_sim::proxy::tls::load_certs(&pki.server()).unwrap(),
+                ssp_sim::proxy::tls::load_key(&pki.server_key()).unwrap(),
             )
             .unwrap();
         Self::serve(
@@ -562,16 +562,16 @@ pub async fn connect_tls(
 
 /// A rustls client config trusting `trust`'s CA, presenting `identity`'s client certificate.
 pub fn client_config(trust: &CertPaths, identity: Option<&CertPaths>) -> rustls::ClientConfig {
-    let roots = ssp_sim::tls::load_roots(&trust.ca()).expect("CA");
-    let builder = rustls::ClientConfig::builder_with_provider(ssp_sim::tls::provider())
+    let roots = ssp_sim::proxy::tls::load_roots(&trust.ca()).expect("CA");
+    let builder = rustls::ClientConfig::builder_with_provider(ssp_sim::proxy::tls::provider())
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_root_certificates(roots);
     match identity {
         Some(id) => builder
             .with_client_auth_cert(
-                ssp_sim::tls::load_certs(&id.client()).expect("client cert"),
-                ssp_sim::tls::load_key(&id.client_key()).expect("client key"),
+                ssp_sim::proxy::tls::load_certs(&id.client()).expect("client cert"),
+                ssp_sim::proxy::tls::load_key(&id.client_key()).expect("client key"),
             )
             .expect("identity"),
         None => builder.with_no_client_auth(),

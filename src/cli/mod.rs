@@ -1,0 +1,171 @@
+//! The command line: `serve` (the default), `certs` and `check`.
+
+pub mod certs;
+pub mod jwt;
+pub mod serve;
+pub mod telemetry;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::jwt::JwtMode;
+use crate::config::settings::{LogFormat, Overrides};
+use crate::proxy::tls::ClientAuth;
+
+/// A Spine Secure Proxy (SSP) simulator for NHS GP Connect.
+#[derive(Debug, Parser)]
+#[command(name = "ssp-sim", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `serve`, which runs when no command is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the simulator (the default).
+    Serve(ServeArgs),
+    /// Write a dev CA, server certificate and consumer client certificate as PEM.
+    Certs(CertsArgs),
+    /// Validate the settings, routes and catalogues; exit 1 listing every problem.
+    Check(CheckArgs),
+    /// Print a GP Connect JWT that passes every provider-side rule, or check one (--decode).
+    Jwt(JwtArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Settings file [default: ./ssp-sim.toml when present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The mock SDS [default: ./routes.toml, else the embedded copy].
+    #[arg(long, value_name = "FILE")]
+    pub routes: Option<PathBuf>,
+    /// Certificate directory (ca.pem, server.pem, server-key.pem, client.pem, client-key.pem); generated when empty [default: certs].
+    #[arg(long, value_name = "DIR")]
+    pub certs: Option<PathBuf>,
+    /// HTTPS listen address [default: 127.0.0.1:8443].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Client certificates: required (as on Spine), optional or none [default: required].
+    #[arg(long, value_enum)]
+    pub client_auth: Option<ClientAuth>,
+    /// Plain HTTP listener for tools that cannot do TLS [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<String>,
+    /// Admin API address, or `off` [default: 127.0.0.1:8444].
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// How long a backend may take to answer, in milliseconds [default: 30000].
+    #[arg(long, value_name = "MS")]
+    pub backend_timeout_ms: Option<u64>,
+    /// Provider-side checks (JWT, interaction fit): enforce (refuse), report (forward and list failures in Ssp-Sim-Warnings) or off [default: enforce].
+    #[arg(long, value_enum)]
+    pub jwt_mode: Option<JwtMode>,
+    /// How many seconds a JWT's iat may be in the future, for consumer clocks slightly ahead [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub jwt_clock_skew_s: Option<u64>,
+    /// How many recent requests GET /journal keeps; 0 turns the journal off [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub journal_size: Option<usize>,
+    /// Count requests for GET /metrics [default: true].
+    #[arg(long, value_name = "BOOL")]
+    pub metrics: Option<bool>,
+    // The admin token has no flag on purpose: flags show in `ps`. It comes from the settings
+    // file or SSP_SIM_ADMIN_TOKEN.
+}
+
+impl ServeArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            routes: self.routes.clone(),
+            certs: self.certs.clone(),
+            listen: self.listen.clone(),
+            client_auth: self.client_auth,
+            http_listen: self.http_listen.clone(),
+            admin_listen: self.admin_listen.clone(),
+            log_format: self.log_format,
+            backend_timeout_ms: self.backend_timeout_ms,
+            jwt_mode: self.jwt_mode,
+            jwt_clock_skew_s: self.jwt_clock_skew_s,
+            journal_size: self.journal_size,
+            metrics: self.metrics,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Where to write the PEM files.
+    #[arg(long, value_name = "DIR", default_value = "certs")]
+    pub dir: PathBuf,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
+    /// Extra server certificate names (DNS names or IP addresses); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub san: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Settings file [default: ./ssp-sim.toml when present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The routes file to check [default: as `serve` would use].
+    #[arg(long, value_name = "FILE")]
+    pub routes: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct JwtArgs {
+    /// The interaction the token is for: its ID or the end of it, e.g. read:patient-1 (sets requested_scope).
+    #[arg(long, value_name = "ID")]
+    pub interaction: Option<String>,
+    /// The provider endpoint's service root (nhsMhsEndPoint, service_root in routes.toml): the aud claim.
+    #[arg(long, value_name = "URL")]
+    pub aud: Option<String>,
+    /// requested_scope, instead of the interaction's (e.g. "patient/*.read conf/R").
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// The user's id: sub and requesting_practitioner.id.
+    #[arg(long, default_value = "10019")]
+    pub sub: String,
+    /// The requesting organisation's ODS code.
+    #[arg(long, value_name = "CODE", default_value = "A11111")]
+    pub ods: String,
+    /// The consumer system's URL: the iss claim.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://consumer.example.nhs.uk/"
+    )]
+    pub iss: String,
+    /// reason_for_request: directcare, or migration for the migrate interactions.
+    #[arg(long, default_value = "directcare")]
+    pub reason: String,
+    /// Seconds from iat to exp; GP Connect accepts only 300, so other values make a failing token.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::provider::claims::LIFETIME_S)]
+    pub lifetime: i64,
+    /// Issue the token (or judge --decode) as at this UNIX time instead of now.
+    #[arg(long, value_name = "SECONDS")]
+    pub at: Option<i64>,
+    /// Check this token (or - to read standard input) instead of making one: prints its header and payload and every broken rule.
+    #[arg(long, value_name = "TOKEN")]
+    pub decode: Option<String>,
+    /// PEM public key a signed token must verify with, as an endpoint's jwt_key.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// How many seconds iat may be in the future [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub jwt_clock_skew_s: Option<u64>,
+    /// The interaction catalogue [default: ./catalog/interactions.toml, else the embedded copy].
+    #[arg(long, value_name = "FILE")]
+    pub interactions: Option<PathBuf>,
+}

@@ -1,0 +1,205 @@
+//! A running simulator: its listeners bound, its data loaded, ready to serve until told to stop.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::cli::certs::{CertError, CertPaths};
+use crate::config::load::{self, RoutesSource};
+use crate::config::problems::ConfigError;
+use crate::config::settings::Settings;
+use crate::control::admin::Admin;
+use crate::control::reload::{Reloader, Sighups};
+use crate::demo::DemoProvider;
+use crate::proxy::forwarder::Clients;
+use crate::proxy::gateway::Gateway;
+use crate::proxy::listener::{self, Limits};
+use crate::proxy::tls::{self, TlsError};
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Certs(#[from] CertError),
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {addr} ({what}): {source}; is another ssp-sim running? choose another address with --{flag}")]
+    Bind {
+        addr: SocketAddr,
+        what: &'static str,
+        flag: &'static str,
+        source: io::Error,
+    },
+}
+
+impl StartError {
+    /// The process exit code: 2 when a port cannot be bound, 1 for bad configuration.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Bind { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A simulator with its listeners bound.
+pub struct Server {
+    gateway: Arc<Gateway>,
+    reloader: Arc<Reloader>,
+    sighups: Sighups,
+    admin_token: Option<String>,
+    https: TcpListener,
+    tls: TlsAcceptor,
+    http: Option<TcpListener>,
+    admin: Option<TcpListener>,
+    limits: Limits,
+    stop: watch::Sender<bool>,
+    /// Held from the start, so a stop sent before `run` begins is not lost: a `watch` value
+    /// only changes while someone receives it.
+    stopped: watch::Receiver<bool>,
+    /// Whether `start` wrote a fresh certificate set.
+    pub generated_certs: bool,
+    pub certs: CertPaths,
+    pub routes: RoutesSource,
+}
+
+async fn bind(
+    addr: SocketAddr,
+    what: &'static str,
+    flag: &'static str,
+) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr,
+            what,
+            flag,
+            source,
+        })
+}
+
+impl Server {
+    /// Loads everything and binds every listener; nothing is served until `run`.
+    pub async fn start(settings: &Settings) -> Result<Self, StartError> {
+        let certs = CertPaths::new(&settings.certs);
+        let generated_certs = certs.ensure()?;
+        let tls = TlsAcceptor::from(tls::server_config(&certs, settings.client_auth)?);
+        let clients = Clients::new(Some(&certs.ca()))?;
+        let routes = RoutesSource::resolve(settings.routes.as_deref());
+        let loaded = load::load(
+            &routes,
+            settings.interactions.as_deref(),
+            settings.error_catalog.as_deref(),
+            &clients,
+        )?;
+        let gateway = Arc::new(
+            Gateway::new(
+                loaded.registry,
+                loaded.catalog,
+                DemoProvider::new()?,
+                settings.backend_timeout,
+            )
+            .with_provider_checks(settings.provider_checks)
+            .with_recording(settings.journal_size, settings.metrics),
+        );
+        let reloader = Arc::new(Reloader::new(routes.clone(), clients, gateway.clone()));
+
+        let https = bind(settings.listen, "HTTPS", "listen").await?;
+        let http = match settings.http_listen {
+            Some(addr) => Some(bind(addr, "plain HTTP", "http-listen").await?),
+            None => None,
+        };
+        let admin = match settings.admin_listen {
+            Some(addr) => Some(bind(addr, "admin API", "admin-listen").await?),
+            None => None,
+        };
+        let (stop, stopped) = watch::channel(false);
+        let limits = Limits {
+            header_timeout: settings.header_timeout,
+            max_connections: settings.max_connections,
+            ..Limits::default()
+        };
+        Ok(Self {
+            gateway,
+            reloader,
+            sighups: Sighups::listen(),
+            admin_token: settings.admin_token.clone(),
+            https,
+            tls,
+            http,
+            admin,
+            limits,
+            stop,
+            stopped,
+            generated_certs,
+            certs,
+            routes,
+        })
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https
+            .local_addr()
+            .expect("a bound socket has an address")
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.gateway.clone()
+    }
+
+    /// A handle that stops the server: send `true` to stop accepting and drain.
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+
+    /// Serves until stopped, then waits for in-flight requests (bounded by the drain timeout).
+    pub async fn run(self) {
+        let mut tasks = tokio::task::JoinSet::new();
+        let stop = self.stopped;
+        tasks.spawn(self.reloader.clone().watch(self.sighups, stop.clone()));
+        tasks.spawn(listener::serve(
+            self.https,
+            Some(self.tls),
+            self.gateway.clone(),
+            self.limits,
+            stop.clone(),
+        ));
+        if let Some(http) = self.http {
+            tasks.spawn(listener::serve(
+                http,
+                None,
+                self.gateway.clone(),
+                self.limits,
+                stop.clone(),
+            ));
+        }
+        if let Some(admin) = self.admin {
+            tasks.spawn(listener::serve(
+                admin,
+                None,
+                Arc::new(Admin::new(
+                    self.gateway.clone(),
+                    self.reloader,
+                    self.admin_token,
+                )),
+                self.limits,
+                stop,
+            ));
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}

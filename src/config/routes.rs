@@ -1,0 +1,485 @@
+//! The mock Spine Directory Service, read from routes.toml: which consumer may send which
+//! interaction to whom, and each provider's registered endpoints and backends.
+//!
+//! Everything is validated here, once; the checks trust these types.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::errors::ErrorCatalog;
+use crate::config::interactions::{Capability, InteractionKey, InteractionSet, Interactions};
+use crate::config::jwt::{self, EndpointJwt, JwtMode};
+use crate::config::problems::{ConfigError, Problems};
+use crate::control::faults::{self, FaultSpec, Rule};
+use crate::proxy::forwarder::{Clients, HttpClient};
+
+/// The routes.toml shipped inside the binary, used when `./routes.toml` does not exist.
+pub const EMBEDDED: &str = include_str!("../../routes.toml");
+
+/// An Accredited System ID: the digits SDS gives a system.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Asid(String);
+
+impl Asid {
+    /// Accepts 1 to 20 ASCII digits (real ASIDs have 12).
+    pub fn parse(text: &str) -> Option<Self> {
+        (!text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Asid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A consumer system: an AS record allowed to initiate some interactions.
+#[derive(Debug)]
+pub struct Consumer {
+    pub name: String,
+    pub asid: Asid,
+    pub ods_code: String,
+    pub interactions: InteractionSet,
+    /// Receiver ASIDs it may address; `None` means any.
+    pub may_send_to: Option<HashSet<Asid>>,
+}
+
+impl Consumer {
+    pub fn may_initiate(&self, interaction: InteractionKey) -> bool {
+        self.interactions.contains(&interaction)
+    }
+
+    pub fn may_send_to(&self, receiver: &Asid) -> bool {
+        self.may_send_to
+            .as_ref()
+            .is_none_or(|set| set.contains(receiver))
+    }
+}
+
+/// Where an endpoint's requests go.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// The built-in GP Connect demo provider.
+    Demo,
+    /// A real provider over HTTP or HTTPS.
+    Http(HttpBackend),
+}
+
+/// A provider backend reached over the network.
+#[derive(Debug, Clone)]
+pub struct HttpBackend {
+    /// `scheme://authority`, e.g. `http://127.0.0.1:9000`.
+    pub origin: String,
+    /// The path the service root maps to, without a trailing slash (may be empty).
+    pub base_path: String,
+    /// A pooled client with this backend's TLS identity.
+    pub client: HttpClient,
+}
+
+/// An MHS record: a service root registered for some interactions, and its backend.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The `nhsMhsEndPoint`, exactly as SDS holds it; never ends with `/`.
+    pub service_root: String,
+    pub cpa_id: String,
+    pub interactions: InteractionSet,
+    pub backend: Backend,
+    /// Check 10's settings for this endpoint.
+    pub jwt: EndpointJwt,
+}
+
+/// The practice-based enablement switches of the built-in demo provider (GP Connect 1.2.7,
+/// #837): one for GP Connect as a whole and one per capability, all off unless routes.toml
+/// turns them on in `[provider.demo]`, because the specification requires them off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoSwitches {
+    pub gpconnect: bool,
+    pub foundations: bool,
+    pub appointments: bool,
+    pub structured: bool,
+    pub documents: bool,
+}
+
+impl DemoSwitches {
+    /// The switch of one capability (the global `gpconnect` switch is separate).
+    pub fn capability(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::Foundations => self.foundations,
+            Capability::Appointments => self.appointments,
+            Capability::Structured => self.structured,
+            Capability::Documents => self.documents,
+        }
+    }
+}
+
+/// A provider system: an AS record with its MHS endpoints.
+#[derive(Debug)]
+pub struct Provider {
+    pub name: String,
+    pub ods_code: String,
+    pub asid: Asid,
+    pub party_key: String,
+    /// What the built-in demo provider has enabled for this practice.
+    pub demo: DemoSwitches,
+    pub endpoints: Vec<Endpoint>,
+    by_interaction: HashMap<InteractionKey, usize>,
+}
+
+impl Provider {
+    /// The endpoint SDS holds for this provider and interaction.
+    pub fn endpoint_for(&self, interaction: InteractionKey) -> Option<&Endpoint> {
+        self.by_interaction
+            .get(&interaction)
+            .map(|&i| &self.endpoints[i])
+    }
+}
+
+/// The whole mock SDS.
+#[derive(Debug)]
+pub struct Registry {
+    /// Where it was read from, for messages.
+    pub file: String,
+    /// The interaction catalogue the registry was validated against.
+    pub interactions: Arc<Interactions>,
+    consumers: HashMap<Asid, Consumer>,
+    providers: HashMap<Asid, Provider>,
+    /// The `[[fault]]` tables, validated; the gateway installs them on start and on reload.
+    pub faults: Vec<Rule>,
+}
+
+impl Registry {
+    pub fn consumer(&self, asid: &Asid) -> Option<&Consumer> {
+        self.consumers.get(asid)
+    }
+
+    pub fn provider(&self, asid: &Asid) -> Option<&Provider> {
+        self.providers.get(asid)
+    }
+
+    pub fn consumers(&self) -> impl Iterator<Item = &Consumer> {
+        self.consumers.values()
+    }
+
+    pub fn providers(&self) -> impl Iterator<Item = &Provider> {
+        self.providers.values()
+    }
+
+    /// Parses and validates routes.toml; every problem is reported, each with its line.
+    pub fn parse(
+        file: &str,
+        source: &str,
+        interactions: &Arc<Interactions>,
+        catalog: &ErrorCatalog,
+        clients: &Clients,
+    ) -> Result<Self, ConfigError> {
+        let raw: RawRoutes =
+            toml::from_str(source).map_err(|e| ConfigError::toml(file, source, &e))?;
+        let mut p = Problems::new(file, source);
+        let mut lines: HashMap<Asid, (String, Range<usize>)> = HashMap::new();
+        let mut claim_asid = |p: &mut Problems, raw: &Spanned<String>, key: &str, owner: &str| {
+            let asid = parse_asid(p, raw, key)?;
+            if let Some((other, span)) = lines.get(&asid) {
+                let line = crate::config::problems::line_of(source, span.start);
+                p.at(raw.span(), key, format!("ASID {asid} is already used by {other} (line {line}); every system has its own ASID"));
+                return None;
+            }
+            lines.insert(asid.clone(), (owner.to_owned(), raw.span()));
+            Some(asid)
+        };
+
+        let mut consumers = HashMap::new();
+        for (i, c) in raw.consumer.into_iter().enumerate() {
+            let key = |f: &str| format!("consumer[{i}].{f}");
+            let owner = format!("consumer \"{}\"", c.name);
+            let asid = claim_asid(&mut p, &c.asid, &key("asid"), &owner);
+            let set = interaction_set(&mut p, &c.interactions, &key("interactions"), interactions);
+            let may_send_to = if c.may_send_to.get_ref().iter().any(|a| a == "*") {
+                None
+            } else {
+                let mut set = HashSet::new();
+                for a in c.may_send_to.get_ref() {
+                    match Asid::parse(a) {
+                        Some(asid) => {
+                            set.insert(asid);
+                        }
+                        None => p.at(c.may_send_to.span(), key("may_send_to"), format!("`{a}` is not an ASID; list receiver ASIDs (digits) or \"*\" for any")),
+                    }
+                }
+                Some(set)
+            };
+            if let Some(asid) = asid {
+                consumers.insert(
+                    asid.clone(),
+                    Consumer {
+                        name: c.name,
+                        asid,
+                        ods_code: c.ods_code,
+                        interactions: set,
+                        may_send_to,
+                    },
+                );
+            }
+        }
+
+        let mut providers = HashMap::new();
+        for (i, raw_provider) in raw.provider.into_iter().enumerate() {
+            let key = |f: &str| format!("provider[{i}].{f}");
+            let owner = format!("provider \"{}\"", raw_provider.name);
+            let asid = claim_asid(&mut p, &raw_provider.asid, &key("asid"), &owner);
+            let default_cpa = raw_provider.cpa_id.clone().unwrap_or_else(|| {
+                let digits: String = raw_provider
+                    .party_key
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect();
+                format!("S{digits}")
+            });
+            let mut endpoints = Vec::new();
+            let mut by_interaction: HashMap<InteractionKey, usize> = HashMap::new();
+            if raw_provider.endpoint.is_empty() {
+                p.at(
+                    raw_provider.asid.span(),
+                    key("endpoint"),
+                    "a provider needs at least one [[provider.endpoint]]",
+                );
+            }
+            for (j, e) in raw_provider.endpoint.into_iter().enumerate() {
+                let key = |f: &str| format!("provider[{i}].endpoint[{j}].{f}");
+                check_service_root(&mut p, &e.service_root, &key("service_root"));
+                let set =
+                    interaction_set(&mut p, &e.interactions, &key("interactions"), interactions);
+                for &k in &set {
+                    if let Some(&other) = by_interaction.get(&k) {
+                        p.at(e.interactions.span(), key("interactions"), format!(
+                            "{} is already registered on endpoint[{other}] of this provider; SDS holds one endpoint per party key and interaction",
+                            interactions.by_key(k).id
+                        ));
+                    } else {
+                        by_interaction.insert(k, j);
+                    }
+                }
+                let backend = parse_backend(&mut p, &e, &key, clients);
+                let jwt = parse_jwt(&mut p, &e, &key);
+                endpoints.push(Endpoint {
+                    service_root: e.service_root.into_inner(),
+                    cpa_id: e.cpa_id.unwrap_or_else(|| default_cpa.clone()),
+                    interactions: set,
+                    backend,
+                    jwt,
+                });
+            }
+            if let Some(asid) = asid {
+                providers.insert(
+                    asid.clone(),
+                    Provider {
+                        name: raw_provider.name,
+                        ods_code: raw_provider.ods_code,
+                        asid,
+                        party_key: raw_provider.party_key,
+                        demo: raw_provider.demo,
+                        endpoints,
+                        by_interaction,
+                    },
+                );
+            }
+        }
+        let faults = faults::declared(&mut p, raw.fault, interactions, catalog);
+        p.finish(Self {
+            file: file.to_owned(),
+            interactions: interactions.clone(),
+            consumers,
+            providers,
+            faults,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoutes {
+    #[serde(default)]
+    consumer: Vec<RawConsumer>,
+    #[serde(default)]
+    provider: Vec<RawProvider>,
+    #[serde(default)]
+    fault: Vec<Spanned<FaultSpec>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsumer {
+    name: String,
+    asid: Spanned<String>,
+    ods_code: String,
+    interactions: Spanned<Vec<String>>,
+    may_send_to: Spanned<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    name: String,
+    ods_code: String,
+    asid: Spanned<String>,
+    #[serde(default)]
+    demo: DemoSwitches,
+    party_key: String,
+    cpa_id: Option<String>,
+    #[serde(default)]
+    endpoint: Vec<RawEndpoint>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    service_root: Spanned<String>,
+    backend: Spanned<String>,
+    interactions: Spanned<Vec<String>>,
+    cpa_id: Option<String>,
+    /// PEM files presenting a client certificate to an HTTPS backend (TLS MA on the second leg).
+    client_cert: Option<Spanned<PathBuf>>,
+    client_key: Option<Spanned<PathBuf>>,
+    /// Overrides `--jwt-mode` for this endpoint.
+    jwt_mode: Option<JwtMode>,
+    /// A PEM public key: the endpoint then serves a signed-JWT API and verifies tokens with it.
+    jwt_key: Option<Spanned<PathBuf>>,
+}
+
+fn parse_asid(p: &mut Problems, raw: &Spanned<String>, key: &str) -> Option<Asid> {
+    let asid = Asid::parse(raw.get_ref());
+    if asid.is_none() {
+        p.at(
+            raw.span(),
+            key,
+            format!(
+                "`{}` is not an ASID; write the digits SDS gives the system, e.g. \"918999198738\"",
+                raw.get_ref()
+            ),
+        );
+    }
+    asid
+}
+
+fn interaction_set(
+    p: &mut Problems,
+    raw: &Spanned<Vec<String>>,
+    key: &str,
+    catalog: &Interactions,
+) -> InteractionSet {
+    let mut set = InteractionSet::new();
+    if raw.get_ref().is_empty() {
+        p.at(raw.span(), key, "the list is empty; name capabilities (foundations, appointments, structured, documents), interaction IDs or \"*\"");
+    }
+    for entry in raw.get_ref() {
+        match catalog.expand(entry) {
+            Some(found) => set.extend(found),
+            None => p.at(raw.span(), key, format!(
+                "`{entry}` is neither \"*\", a capability (foundations, appointments, structured, documents) nor an interaction ID of catalog/interactions.toml"
+            )),
+        }
+    }
+    set
+}
+
+fn check_service_root(p: &mut Problems, raw: &Spanned<String>, key: &str) {
+    let text = raw.get_ref();
+    let problem = match url::Url::parse(text) {
+        _ if text.ends_with('/') => Some(format!("`{text}` ends with `/`; SDS holds service roots without a trailing slash: write `{}`", text.trim_end_matches('/'))),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => Some(format!("`{text}` is not an http(s) URL")),
+        Ok(url) if url.query().is_some() || url.fragment().is_some() => Some(format!("`{text}` has a query or fragment; a service root is a scheme, host and path")),
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => Some(format!("`{text}` has no host")),
+        Ok(_) => None,
+        Err(e) => Some(format!("`{text}` is not a URL ({e}); write e.g. \"https://provider.example.nhs.uk/A20047/STU3/1/gpconnect\"")),
+    };
+    if let Some(message) = problem {
+        p.at(raw.span(), key, message);
+    }
+}
+
+fn parse_jwt(p: &mut Problems, e: &RawEndpoint, key: &dyn Fn(&str) -> String) -> EndpointJwt {
+    let verifier = e
+        .jwt_key
+        .as_ref()
+        .and_then(|path| match jwt::load(path.get_ref()) {
+            Ok(k) => Some(k),
+            Err(message) => {
+                p.at(path.span(), key("jwt_key"), message.to_string());
+                None
+            }
+        });
+    EndpointJwt {
+        mode: e.jwt_mode,
+        key: verifier,
+    }
+}
+
+fn parse_backend(
+    p: &mut Problems,
+    e: &RawEndpoint,
+    key: &dyn Fn(&str) -> String,
+    clients: &Clients,
+) -> Backend {
+    let text = e.backend.get_ref();
+    if text == "builtin:demo" {
+        return Backend::Demo;
+    }
+    let url = match url::Url::parse(text) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.query().is_none() =>
+        {
+            url
+        }
+        _ => {
+            p.at(e.backend.span(), key("backend"), format!("`{text}` is not a backend; use \"builtin:demo\", \"http://host:port/base\" or \"https://host:port/base\""));
+            return Backend::Demo;
+        }
+    };
+    let client = match (&e.client_cert, &e.client_key) {
+        (None, None) => clients.shared(),
+        (Some(cert), Some(key_file)) => {
+            match clients.with_identity(cert.get_ref(), key_file.get_ref()) {
+                Ok(client) => client,
+                Err(message) => {
+                    p.at(cert.span(), key("client_cert"), message);
+                    clients.shared()
+                }
+            }
+        }
+        (Some(cert), None) => {
+            p.at(
+                cert.span(),
+                key("client_key"),
+                "client_cert needs client_key (the PEM private key) beside it",
+            );
+            clients.shared()
+        }
+        (None, Some(k)) => {
+            p.at(
+                k.span(),
+                key("client_cert"),
+                "client_key needs client_cert (the PEM certificate) beside it",
+            );
+            clients.shared()
+        }
+    };
+    let origin = url.origin().ascii_serialization();
+    Backend::Http(HttpBackend {
+        origin,
+        base_path: url.path().trim_end_matches('/').to_owned(),
+        client,
+    })
+}

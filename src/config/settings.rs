@@ -1,0 +1,349 @@
+//! How `serve` is configured: built-in defaults < `ssp-sim.toml` < `SSP_SIM_*` environment
+//! variables < command-line flags, layered with the `config` crate and validated once.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+use crate::config::jwt::{JwtMode, Policy};
+use crate::config::problems::{ConfigError, Problem};
+use crate::proxy::tls::ClientAuth;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The settings file read when `--config` is not given (optional).
+pub const DEFAULT_FILE: &str = "ssp-sim.toml";
+
+/// Values as the layers give them, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    routes: Option<PathBuf>,
+    certs: PathBuf,
+    listen: String,
+    client_auth: ClientAuth,
+    http_listen: Option<String>,
+    admin_listen: String,
+    log_format: LogFormat,
+    backend_timeout_ms: u64,
+    header_timeout_ms: u64,
+    max_connections: usize,
+    error_catalog: Option<PathBuf>,
+    interactions: Option<PathBuf>,
+    jwt_mode: JwtMode,
+    jwt_clock_skew_s: u64,
+    journal_size: usize,
+    metrics: bool,
+    admin_token: Option<String>,
+}
+
+/// Validated settings of `serve`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// routes.toml; `None` means `./routes.toml`, or the embedded copy when that is missing.
+    pub routes: Option<PathBuf>,
+    pub certs: PathBuf,
+    pub listen: SocketAddr,
+    pub client_auth: ClientAuth,
+    pub http_listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
+    pub log_format: LogFormat,
+    pub backend_timeout: Duration,
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+    /// `None` means `./error-catalog`, or the embedded copy when that is missing.
+    pub error_catalog: Option<PathBuf>,
+    /// `None` means `./catalog/interactions.toml`, or the embedded copy when that is missing.
+    pub interactions: Option<PathBuf>,
+    /// Check 10 (the provider-side checks): mode and clock skew.
+    pub provider_checks: Policy,
+    /// How many recent requests the journal keeps; 0 turns it off.
+    pub journal_size: usize,
+    /// Whether requests are counted for `GET /metrics`.
+    pub metrics: bool,
+    /// When set, the admin API asks for `Authorization: Bearer <token>`.
+    pub admin_token: Option<String>,
+}
+
+/// Flag values; `None` leaves the lower layers in force.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub routes: Option<PathBuf>,
+    pub certs: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub client_auth: Option<ClientAuth>,
+    pub http_listen: Option<String>,
+    pub admin_listen: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub backend_timeout_ms: Option<u64>,
+    pub jwt_mode: Option<JwtMode>,
+    pub jwt_clock_skew_s: Option<u64>,
+    pub journal_size: Option<usize>,
+    pub metrics: Option<bool>,
+}
+
+fn path_string(p: &Option<PathBuf>) -> Option<String> {
+    p.as_ref().map(|p| p.display().to_string())
+}
+
+impl Settings {
+    /// Layers the sources. `file` is the settings file (`None`: `./ssp-sim.toml` if present);
+    /// `env` the process environment (only `SSP_SIM_*` keys are read).
+    pub fn load(
+        file: Option<&Path>,
+        env: HashMap<String, String>,
+        flags: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let (file_path, required) = match file {
+            Some(path) => (path.to_owned(), true),
+            None => (PathBuf::from(DEFAULT_FILE), false),
+        };
+        let shown = file_path.display().to_string();
+        let layered = (|| {
+            Config::builder()
+                .set_default("certs", "certs")?
+                .set_default("listen", "127.0.0.1:8443")?
+                .set_default("client_auth", "required")?
+                .set_default("admin_listen", "127.0.0.1:8444")?
+                .set_default("log_format", "text")?
+                .set_default("backend_timeout_ms", 30_000)?
+                .set_default("header_timeout_ms", 30_000)?
+                .set_default("max_connections", 4096)?
+                .set_default("jwt_mode", "enforce")?
+                .set_default("jwt_clock_skew_s", Policy::default().clock_skew_s)?
+                .set_default("journal_size", 1000)?
+                .set_default("metrics", true)?
+                .add_source(File::from(file_path.as_path()).format(FileFormat::Toml).required(required))
+                .add_source(Environment::with_prefix("SSP_SIM").prefix_separator("_").try_parsing(true).source(Some(env)))
+                .set_override_option("routes", path_string(&flags.routes))?
+                .set_override_option("certs", path_string(&flags.certs))?
+                .set_override_option("listen", flags.listen.clone())?
+                .set_override_option("client_auth", flags.client_auth.map(|c| format!("{c:?}").to_lowercase()))?
+                .set_override_option("http_listen", flags.http_listen.clone())?
+                .set_override_option("admin_listen", flags.admin_listen.clone())?
+                .set_override_option("log_format", flags.log_format.map(|c| format!("{c:?}").to_lowercase()))?
+                .set_override_option("backend_timeout_ms", flags.backend_timeout_ms)?
+                .set_override_option("jwt_mode", flags.jwt_mode.map(|m| format!("{m:?}").to_lowercase()))?
+                .set_override_option("jwt_clock_skew_s", flags.jwt_clock_skew_s)?
+                .set_override_option("journal_size", flags.journal_size.map(|n| n as u64))?
+                .set_override_option("metrics", flags.metrics)?
+                .build()?
+                .try_deserialize::<Raw>()
+        })()
+        .map_err(|e| {
+            ConfigError::file(
+                &shown,
+                format!("{e} (settings come from defaults, then {shown}, then SSP_SIM_* variables, then flags)"),
+            )
+        })?;
+        Self::validate(layered, &shown)
+    }
+
+    fn validate(raw: Raw, shown: &str) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let mut addr = |key: &str, text: &str| -> Option<SocketAddr> {
+            match text.parse() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    problems.push(Problem {
+                        file: shown.to_owned(),
+                        line: None,
+                        key: Some(key.to_owned()),
+                        message: format!("`{text}` is not an address; write IP:PORT, e.g. 127.0.0.1:8443 (flag --{}, variable SSP_SIM_{})", key.replace('_', "-"), key.to_uppercase()),
+                    });
+                    None
+                }
+            }
+        };
+        let listen = addr("listen", &raw.listen);
+        let http_listen = match raw.http_listen.as_deref() {
+            None | Some("off") => None,
+            Some(text) => addr("http_listen", text),
+        };
+        let admin_listen = match raw.admin_listen.as_str() {
+            "off" => None,
+            text => addr("admin_listen", text),
+        };
+        // Faults and reloads change what the simulator answers: beyond this machine, only
+        // someone holding the token may use them.
+        if admin_listen.is_some_and(|a| !a.ip().is_loopback()) && raw.admin_token.is_none() {
+            problems.push(Problem {
+                file: shown.to_owned(),
+                line: None,
+                key: Some("admin_token".into()),
+                message: "the admin API listens beyond loopback; set admin_token (in the settings file or SSP_SIM_ADMIN_TOKEN) or listen on 127.0.0.1".into(),
+            });
+        }
+        if raw.admin_token.as_deref() == Some("") {
+            problems.push(Problem {
+                file: shown.to_owned(),
+                line: None,
+                key: Some("admin_token".into()),
+                message: "is empty; give a secret, or leave it out".into(),
+            });
+        }
+        if raw.max_connections == 0 {
+            problems.push(Problem {
+                file: shown.to_owned(),
+                line: None,
+                key: Some("max_connections".into()),
+                message: "must be at least 1".into(),
+            });
+        }
+        match listen {
+            Some(listen) if problems.is_empty() => Ok(Self {
+                routes: raw.routes,
+                certs: raw.certs,
+                listen,
+                client_auth: raw.client_auth,
+                http_listen,
+                admin_listen,
+                log_format: raw.log_format,
+                backend_timeout: Duration::from_millis(raw.backend_timeout_ms),
+                header_timeout: Duration::from_millis(raw.header_timeout_ms),
+                max_connections: raw.max_connections,
+                error_catalog: raw.error_catalog,
+                interactions: raw.interactions,
+                provider_checks: Policy {
+                    mode: raw.jwt_mode,
+                    clock_skew_s: raw.jwt_clock_skew_s,
+                },
+                journal_size: raw.journal_size,
+                metrics: raw.metrics,
+                admin_token: raw.admin_token,
+            }),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_with_no_file_env_or_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(
+            Some(&write(&dir, "")),
+            HashMap::new(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(s.admin_listen, Some("127.0.0.1:8444".parse().unwrap()));
+        assert_eq!(s.client_auth, ClientAuth::Required);
+        assert!(s.http_listen.is_none());
+    }
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("ssp-sim.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn file_then_env_then_flags_override_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            &dir,
+            "listen = \"127.0.0.1:1001\"\nclient_auth = \"optional\"\nadmin_listen = \"off\"\n",
+        );
+        let s = Settings::load(Some(&file), HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(s.listen.port(), 1001);
+        assert!(s.admin_listen.is_none());
+        let vars = env(&[
+            ("SSP_SIM_LISTEN", "127.0.0.1:1002"),
+            ("SSP_SIM_CLIENT_AUTH", "none"),
+        ]);
+        let s = Settings::load(Some(&file), vars.clone(), &Overrides::default()).unwrap();
+        assert_eq!((s.listen.port(), s.client_auth), (1002, ClientAuth::None));
+        let flags = Overrides {
+            listen: Some("127.0.0.1:1003".into()),
+            ..Default::default()
+        };
+        let s = Settings::load(Some(&file), vars, &flags).unwrap();
+        assert_eq!(s.listen.port(), 1003);
+    }
+
+    #[test]
+    fn jwt_mode_and_clock_skew_layer_like_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "jwt_mode = \"report\"\n");
+        let s = Settings::load(Some(&file), HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(s.provider_checks.mode, JwtMode::Report);
+        assert_eq!(s.provider_checks.clock_skew_s, 30);
+        let vars = env(&[("SSP_SIM_JWT_CLOCK_SKEW_S", "5")]);
+        let flags = Overrides {
+            jwt_mode: Some(JwtMode::Off),
+            ..Default::default()
+        };
+        let s = Settings::load(Some(&file), vars, &flags).unwrap();
+        assert_eq!(
+            s.provider_checks,
+            Policy {
+                mode: JwtMode::Off,
+                clock_skew_s: 5
+            }
+        );
+    }
+
+    #[test]
+    fn an_admin_api_beyond_loopback_needs_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "admin_listen = \"0.0.0.0:8444\"\n");
+        let err = Settings::load(Some(&file), HashMap::new(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin_token: the admin API listens beyond loopback"),
+            "{err}"
+        );
+        let vars = env(&[
+            ("SSP_SIM_ADMIN_TOKEN", "s3cret"),
+            ("SSP_SIM_JOURNAL_SIZE", "5"),
+        ]);
+        let flags = Overrides {
+            metrics: Some(false),
+            ..Default::default()
+        };
+        let s = Settings::load(Some(&file), vars, &flags).unwrap();
+        assert_eq!(s.admin_token.as_deref(), Some("s3cret"));
+        assert_eq!((s.journal_size, s.metrics), (5, false));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_addresses_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "lisen = \"127.0.0.1:1\"\n");
+        let err = Settings::load(Some(&file), HashMap::new(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lisen"), "{err}");
+        let file = write(&dir, "listen = \"localhost\"\n");
+        let err = Settings::load(Some(&file), HashMap::new(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("listen: `localhost` is not an address"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! The admin API, plain HTTP on its own (loopback by default) listener: health, Prometheus
+//! metrics, the journal of recent requests, faults, and reloading routes.toml.
+//!
+//! | method and path | answer |
+//! |---|---|
+//! | `GET /health` | `{"status": "ok", ...}` |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /journal[?trace_id=..&limit=N]`, `DELETE /journal` | recent requests, newest first |
+//! | `GET /faults`, `POST /faults`, `DELETE /faults`, `DELETE /faults/{id}` | fault rules |
+//! | `POST /reload` | reloads routes.toml |
+
+use std::sync::Arc;
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+
+use crate::control::faults::{Fault, FaultSpec, FieldError};
+use crate::control::journal::Filter;
+use crate::control::metrics;
+use crate::control::reload::{Reloader, Trigger};
+use crate::proxy::forwarder::Peer;
+use crate::proxy::gateway::Gateway;
+use crate::proxy::listener::{Handler, Hangup};
+use crate::wire::body::{self, Body};
+
+/// The largest fault a client may post.
+const MAX_BODY: usize = 64 * 1024;
+
+/// The endpoints, for the answer to an unknown path.
+const ENDPOINTS: &str = "GET /health, GET /metrics, GET|DELETE /journal, GET|POST|DELETE /faults, DELETE /faults/{id}, POST /reload";
+
+/// Serves the admin endpoints over the running gateway.
+pub struct Admin {
+    gateway: Arc<Gateway>,
+    reloader: Arc<Reloader>,
+    /// When set, every request must carry `Authorization: Bearer <token>`.
+    token: Option<String>,
+}
+
+impl Admin {
+    pub fn new(gateway: Arc<Gateway>, reloader: Arc<Reloader>, token: Option<String>) -> Self {
+        Self {
+            gateway,
+            reloader,
+            token,
+        }
+    }
+
+    fn authorised(&self, headers: &HeaderMap) -> bool {
+        self.token
+            .as_deref()
+            .is_none_or(|token| bearer_matches(headers, token))
+    }
+
+    async fn route(&self, request: Request<Incoming>) -> Response<Body> {
+        if !self.authorised(request.headers()) {
+            let mut response = json_response(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "the admin API needs `Authorization: Bearer <admin_token>`"}),
+            );
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        match (&method, path.as_str()) {
+            (&Method::GET, "/health") => self.health(),
+            (&Method::GET, "/metrics") => self.metrics(),
+            (&Method::GET, "/journal") => self.journal(request.uri().query().unwrap_or("")),
+            (&Method::DELETE, "/journal") => {
+                self.gateway.journal().clear();
+                no_content()
+            }
+            (&Method::GET, "/faults") => {
+                let faults = self.gateway.faults().list();
+                let listed: Vec<&Fault> = faults.iter().map(|f| &**f).collect();
+                json_response(
+                    StatusCode::OK,
+                    serde_json::to_value(listed).unwrap_or_default(),
+                )
+            }
+            (&Method::POST, "/faults") => self.add_fault(request).await,
+            (&Method::DELETE, "/faults") => {
+                self.gateway.faults().clear();
+                no_content()
+            }
+            (&Method::DELETE, p) if p.starts_with("/faults/") => {
+                let id = &p["/faults/".len()..];
+                if self.gateway.faults().remove(id) {
+                    no_content()
+                } else {
+                    json_response(
+                        StatusCode::NOT_FOUND,
+                        json!({"error": format!("no fault `{id}`; GET /faults lists them")}),
+                    )
+                }
+            }
+            (&Method::POST, "/reload") => match self.reloader.reload(Trigger::Admin).await {
+                Ok(reloaded) => json_response(
+                    StatusCode::OK,
+                    json!({"status": "reloaded", "reloaded": reloaded}),
+                ),
+                Err(e) => json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({
+                        "error": format!("{} problem(s); the running routes stay", e.problems.len()),
+                        "problems": e.problems.iter().map(|p| json!({
+                            "file": p.file, "line": p.line, "key": p.key, "message": p.message,
+                        })).collect::<Vec<_>>(),
+                    }),
+                ),
+            },
+            _ => json_response(
+                StatusCode::NOT_FOUND,
+                json!({"error": format!("no admin endpoint {method} {path}; try {ENDPOINTS}")}),
+            ),
+        }
+    }
+
+    fn health(&self) -> Response<Body> {
+        let registry = self.gateway.registry();
+        json_response(
+            StatusCode::OK,
+            json!({
+                "status": "ok",
+                "routes": registry.file,
+                "consumers": registry.consumers().count(),
+                "providers": registry.providers().count(),
+                "faults": self.gateway.faults().list().len(),
+                "journal_size": self.gateway.journal().capacity(),
+                "metrics": self.gateway.metrics().enabled(),
+            }),
+        )
+    }
+
+    fn metrics(&self) -> Response<Body> {
+        let metrics = self.gateway.metrics();
+        if !metrics.enabled() {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                json!({"error": "metrics are off; start with --metrics true"}),
+            );
+        }
+        let mut response = Response::new(body::full(metrics.render()));
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        );
+        response
+    }
+
+    fn journal(&self, query: &str) -> Response<Body> {
+        let journal = self.gateway.journal();
+        if !journal.enabled() {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                json!({"error": "the journal is off; start with --journal-size N (N > 0)"}),
+            );
+        }
+        let mut filter = Filter::default();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "trace_id" => filter.trace_id = Some(value.into_owned()),
+                "limit" => match value.parse() {
+                    Ok(n) => filter.limit = Some(n),
+                    Err(_) => {
+                        return json_response(
+                            StatusCode::BAD_REQUEST,
+                            json!({"error": format!("limit must be a number, got `{value}`"), "field": "limit"}),
+                        )
+                    }
+                },
+                other => {
+                    return json_response(
+                        StatusCode::BAD_REQUEST,
+                        json!({"error": format!("unknown parameter `{other}`; the journal takes trace_id and limit"), "field": other}),
+                    )
+                }
+            }
+        }
+        let entries = journal.recent(&filter);
+        let body = serde_json::to_value(entries.iter().map(|e| &**e).collect::<Vec<_>>())
+            .unwrap_or_default();
+        json_response(StatusCode::OK, body)
+    }
+
+    async fn add_fault(&self, request: Request<Incoming>) -> Response<Body> {
+        let bytes = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": format!("cannot read the body (at most {MAX_BODY} bytes): {e}")}),
+                )
+            }
+        };
+        let registry = self.gateway.registry();
+        let rule = FaultSpec::from_json(&bytes)
+            .map_err(|e| vec![e])
+            .and_then(|spec| spec.validate(&registry.interactions, self.gateway.catalog()));
+        match rule {
+            Ok(rule) => {
+                let id = self.gateway.faults().add(rule);
+                tracing::info!(fault = %id, "fault added");
+                json_response(StatusCode::CREATED, json!({ "id": id }))
+            }
+            Err(problems) => json_response(StatusCode::BAD_REQUEST, refusal(&problems)),
+        }
+    }
+}
+
+/// Whether `Authorization: Bearer` carries `token`, compared in constant time so that the
+/// answer's timing does not leak the token.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let given = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+/// The 400 body for a refused fault: the first problem, its field, and all of them.
+fn refusal(problems: &[FieldError]) -> Value {
+    let first = problems.first();
+    json!({
+        "error": first.map(ToString::to_string).unwrap_or_default(),
+        "field": first.map(|p| p.field.as_str()),
+        "problems": problems,
+    })
+}
+
+impl Handler for Admin {
+    async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        _peer: Peer,
+    ) -> Result<Response<Body>, Hangup> {
+        Ok(self.route(request).await)
+    }
+}
+
+fn no_content() -> Response<Body> {
+    let mut response = Response::new(body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+fn json_response(status: StatusCode, value: Value) -> Response<Body> {
+    let mut response = Response::new(body::full(value.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(authorization: Option<&'static str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = authorization {
+            headers.insert(AUTHORIZATION, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    #[test]
+    fn only_the_exact_bearer_token_is_accepted() {
+        assert!(bearer_matches(&with(Some("Bearer s3cret")), "s3cret"));
+        for wrong in [
+            None,
+            Some("Bearer s3cre"),
+            Some("Bearer s3cret2"),
+            Some("Basic s3cret"),
+            Some("s3cret"),
+        ] {
+            assert!(!bearer_matches(&with(wrong), "s3cret"), "{wrong:?}");
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! What a fault does to the request it fired on, and how that is told in the journal.
+
+use std::time::Duration;
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, Response};
+
+use super::matching::Subject;
+use super::rule::Action;
+use super::store::Fault;
+use crate::config::errors::FHIR_JSON_UTF8;
+use crate::config::rejection::{Placeholder, Rejection};
+use crate::wire::body::{self, Body};
+
+/// What a fault does to the request it fired on.
+pub enum Effect {
+    /// Wait, then let the request go on.
+    Delay(Duration),
+    /// Answer with this catalogue error, rendered as the gateway renders every error.
+    Reject(Rejection),
+    /// Close the connection without a response.
+    Hangup,
+    /// Answer with this response.
+    Answer(Response<Body>),
+}
+
+impl Fault {
+    pub fn effect(&self, at: &Subject<'_>) -> Effect {
+        match &self.rule.action {
+            Action::Delay(pause) => Effect::Delay(*pause),
+            Action::Hangup => Effect::Hangup,
+            Action::Reject { error, diagnostics } => {
+                let mut rejection = Rejection::new(error.clone())
+                    .with(Placeholder::TargetUrl, at.target)
+                    .with(Placeholder::FromAsid, at.from.as_str())
+                    .with(Placeholder::ToAsid, at.to.as_str())
+                    .with(Placeholder::Interaction, at.interaction.id.as_str())
+                    .with(Placeholder::Diagnostics, diagnostics.as_str());
+                if let Some(endpoint) = at.endpoint {
+                    rejection = rejection
+                        .with(Placeholder::Endpoint, endpoint.service_root.as_str())
+                        .with(Placeholder::CpaId, endpoint.cpa_id.as_str());
+                }
+                Effect::Reject(rejection)
+            }
+            Action::Answer { status, body } => {
+                let mut response = Response::new(body::full(body.clone()));
+                *response.status_mut() = *status;
+                let headers = response.headers_mut();
+                if !body.is_empty() {
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON_UTF8));
+                }
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                Effect::Answer(response)
+            }
+        }
+    }
+
+    /// One line for the journal and the logs, e.g. `fault-3 answered error-communicating`.
+    pub fn describe(&self) -> String {
+        let what = match &self.rule.action {
+            Action::Delay(pause) => format!("delayed the request {} ms", pause.as_millis()),
+            Action::Hangup => "dropped the connection".to_owned(),
+            Action::Reject { error, .. } => format!("answered {error}"),
+            Action::Answer { status, .. } => format!("answered status {}", status.as_u16()),
+        };
+        format!("{} {what}", self.id)
+    }
+}

@@ -1,0 +1,215 @@
+//! The installed rules, each with its id, origin and remaining count, and the lookup the
+//! gateway makes at each stage of a request.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+use http::Request;
+use serde::Serialize;
+
+use super::matching::{Subject, Verdict};
+use super::nhs_number::nhs_number_in_body;
+use super::rule::{Rule, Stage};
+use crate::wire::body::RequestBody;
+
+/// Where a rule came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// A `[[fault]]` table of routes.toml.
+    Routes,
+    /// `POST /faults`.
+    Api,
+}
+
+/// An installed rule with its remaining count.
+#[derive(Debug)]
+pub struct Fault {
+    pub id: String,
+    pub origin: Origin,
+    pub(super) rule: Rule,
+    left: Option<AtomicU32>,
+}
+
+impl Fault {
+    /// Takes one use; false when another request took the last one first.
+    fn claim(&self) -> bool {
+        self.left.as_ref().is_none_or(|left| {
+            left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
+        })
+    }
+
+    fn spent(&self) -> bool {
+        self.left
+            .as_ref()
+            .is_some_and(|left| left.load(Ordering::Acquire) == 0)
+    }
+}
+
+impl Serialize for Fault {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(6))?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("origin", &self.origin)?;
+        map.serialize_entry("match", &self.rule.spec.matcher)?;
+        map.serialize_entry("respond", &self.rule.spec.respond)?;
+        map.serialize_entry("times", &self.rule.spec.times)?;
+        map.serialize_entry(
+            "left",
+            &self.left.as_ref().map(|l| l.load(Ordering::Acquire)),
+        )?;
+        map.end()
+    }
+}
+
+/// The installed rules. Reads are lock-free (the request path); changes copy the list.
+#[derive(Debug, Default)]
+pub struct Faults {
+    installed: ArcSwap<Vec<Arc<Fault>>>,
+    next_id: AtomicU64,
+}
+
+impl Faults {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn install(&self, origin: Origin, rule: Rule) -> Arc<Fault> {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        Arc::new(Fault {
+            id: format!("fault-{n}"),
+            origin,
+            left: rule.spec.times.map(AtomicU32::new),
+            rule,
+        })
+    }
+
+    /// Replaces the rules routes.toml declared (on start and on every reload), keeping the
+    /// ones added through the admin API. Declared rules are tried first.
+    pub fn set_declared(&self, rules: &[Rule]) {
+        let fresh: Vec<Arc<Fault>> = rules
+            .iter()
+            .map(|rule| self.install(Origin::Routes, rule.clone()))
+            .collect();
+        self.installed.rcu(|list| {
+            fresh
+                .iter()
+                .chain(list.iter().filter(|f| f.origin == Origin::Api))
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+    }
+
+    /// Adds a rule after all others; returns its id.
+    pub fn add(&self, rule: Rule) -> String {
+        let fault = self.install(Origin::Api, rule);
+        self.installed.rcu(|list| {
+            list.iter()
+                .cloned()
+                .chain(std::iter::once(fault.clone()))
+                .collect::<Vec<_>>()
+        });
+        fault.id.clone()
+    }
+
+    /// Removes one rule; false when there is none with that id.
+    pub fn remove(&self, id: &str) -> bool {
+        let before = self.installed.rcu(|list| {
+            list.iter()
+                .filter(|f| f.id != id)
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        before.iter().any(|f| f.id == id)
+    }
+
+    /// Removes every rule, declared ones included (a reload brings those back).
+    pub fn clear(&self) {
+        self.installed.store(Arc::default());
+    }
+
+    pub fn list(&self) -> Arc<Vec<Arc<Fault>>> {
+        self.installed.load_full()
+    }
+
+    /// Whether any rule acts at this stage: the gateway skips building a `Subject` otherwise.
+    pub fn armed(&self, stage: Stage) -> bool {
+        self.installed.load().iter().any(|f| f.rule.stage == stage)
+    }
+
+    /// The first rule of this stage that matches the request, with one use taken. When a rule
+    /// needs the NHS number of the body, the body is read (up to `PEEK_LIMIT`) and put back
+    /// whole, so the request can still go on.
+    pub async fn take(
+        &self,
+        stage: Stage,
+        at: &Subject<'_>,
+        request: &mut Request<RequestBody>,
+    ) -> Option<Arc<Fault>> {
+        let list = Guard::into_inner(self.installed.load());
+        let mut in_body: Option<Option<String>> = None;
+        for fault in list.iter().filter(|f| f.rule.stage == stage) {
+            let fits = match fault.rule.matcher.check(at) {
+                Verdict::No => false,
+                Verdict::Yes => true,
+                Verdict::IfBodyNames(wanted) => {
+                    if in_body.is_none() {
+                        in_body = Some(nhs_number_in_body(request).await);
+                    }
+                    in_body.as_ref().and_then(Option::as_deref) == Some(wanted)
+                }
+            };
+            if fits && fault.claim() {
+                if fault.spent() {
+                    self.remove(&fault.id);
+                }
+                return Some(fault.clone());
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::faults::rule::tests::rule;
+
+    const STRUCTURED: &str =
+        "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1";
+
+    #[test]
+    fn a_counted_fault_is_claimed_until_spent_and_removed_once() {
+        let faults = Faults::new();
+        let id = faults.add(rule(r#"{"respond":{"drop":true},"times":2}"#).unwrap());
+        let fault = faults.list()[0].clone();
+        assert!(fault.claim());
+        assert!(!fault.spent());
+        assert!(fault.claim());
+        assert!(fault.spent());
+        assert!(!fault.claim());
+        assert!(faults.remove(&id));
+        assert!(!faults.remove(&id));
+    }
+
+    #[test]
+    fn reload_replaces_declared_rules_and_keeps_api_ones() {
+        let faults = Faults::new();
+        let declared = rule(&format!(
+            r#"{{"match":{{"interaction":"{STRUCTURED}"}},"respond":{{"delay_ms":1}}}}"#
+        ))
+        .unwrap();
+        faults.set_declared(std::slice::from_ref(&declared));
+        faults.add(rule(r#"{"respond":{"drop":true}}"#).unwrap());
+        faults.set_declared(&[declared.clone(), declared]);
+        let origins: Vec<Origin> = faults.list().iter().map(|f| f.origin).collect();
+        assert_eq!(origins, [Origin::Routes, Origin::Routes, Origin::Api]);
+        assert!(faults.armed(Stage::Backend));
+        assert!(!faults.armed(Stage::Spine));
+        faults.clear();
+        assert!(faults.list().is_empty());
+    }
+}

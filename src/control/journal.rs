@@ -1,0 +1,310 @@
+//! The journal: a bounded ring of recent SSP requests, each with what arrived, every check's
+//! result (the gateway's `Trail`), the answer and its timing, so a consumer sees exactly why a
+//! request was refused (`GET /journal` on the admin API).
+//!
+//! Recording copies the few short values it keeps (the target and the SSP headers) out of
+//! the request: holding the request's own bytes would pin hyper's whole read buffer for as
+//! long as the entry lives, and make every later read allocate a new one.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::config::errors::TRACE_ID;
+use crate::proxy::trail::Trail;
+
+/// What arrived: the method, the path and the SSP headers, exactly as sent. Header values
+/// and the URI are reference-counted, so taking them is cheap; they live as long as the
+/// request is being answered.
+#[derive(Debug, Clone)]
+pub struct Head {
+    method: Method,
+    uri: Uri,
+    trace_id: Option<HeaderValue>,
+    from: Option<HeaderValue>,
+    to: Option<HeaderValue>,
+    interaction: Option<HeaderValue>,
+}
+
+impl Head {
+    pub fn of<B>(request: &Request<B>) -> Self {
+        let headers = request.headers();
+        let get = |name: &str| headers.get(name).cloned();
+        Self {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            trace_id: get(TRACE_ID),
+            from: get("ssp-from"),
+            to: get("ssp-to"),
+            interaction: get("ssp-interactionid"),
+        }
+    }
+
+    /// The `Ssp-TraceID` header as sent, to echo on errors.
+    pub fn trace_id(&self) -> Option<&HeaderValue> {
+        self.trace_id.as_ref()
+    }
+
+    /// The `Ssp-InteractionID` header as sent, when it is text.
+    pub fn interaction(&self) -> Option<&str> {
+        self.interaction.as_ref().and_then(|v| v.to_str().ok())
+    }
+
+    /// The target URL: the request path without the leading `/`, with its query.
+    fn target_url(&self) -> &str {
+        let raw = self.uri.path_and_query().map_or("", |pq| pq.as_str());
+        raw.strip_prefix('/').unwrap_or(raw)
+    }
+}
+
+/// A `Head` copied out of the request, as text.
+#[derive(Debug)]
+struct Seen {
+    method: Method,
+    target_url: Box<str>,
+    trace_id: Option<Box<str>>,
+    from: Option<Box<str>>,
+    to: Option<Box<str>>,
+    interaction: Option<Box<str>>,
+}
+
+impl From<&Head> for Seen {
+    fn from(head: &Head) -> Self {
+        let copy = |v: &Option<HeaderValue>| v.as_ref().map(|v| Box::from(text(v)));
+        Self {
+            method: head.method.clone(),
+            target_url: head.target_url().into(),
+            trace_id: copy(&head.trace_id),
+            from: copy(&head.from),
+            to: copy(&head.to),
+            interaction: copy(&head.interaction),
+        }
+    }
+}
+
+/// One finished request, handed to the journal.
+#[derive(Debug)]
+pub struct Entry {
+    pub received: SystemTime,
+    pub head: Head,
+    pub trail: Trail,
+    /// `None` when the connection was dropped on purpose (a fault).
+    pub status: Option<StatusCode>,
+    /// The catalogue id that answered, if an error did.
+    pub error: Option<Cow<'static, str>>,
+    /// Time to the response head.
+    pub duration: Duration,
+}
+
+/// Which entries `recent` returns.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// Only the entries with this `Ssp-TraceID`.
+    pub trace_id: Option<String>,
+    /// At most this many, newest first.
+    pub limit: Option<usize>,
+}
+
+/// One request as the journal keeps it, serialised for `GET /journal`.
+#[derive(Debug)]
+pub struct Record {
+    received: SystemTime,
+    seen: Seen,
+    trail: Trail,
+    status: Option<StatusCode>,
+    error: Option<Cow<'static, str>>,
+    duration: Duration,
+}
+
+/// The ring of recent requests; a capacity of 0 turns it off.
+#[derive(Debug)]
+pub struct Journal {
+    capacity: usize,
+    entries: Mutex<VecDeque<Arc<Record>>>,
+}
+
+impl Journal {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            entries: Mutex::new(VecDeque::with_capacity(capacity)),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Keeps an entry, forgetting the oldest when full.
+    pub fn record(&self, entry: Entry) {
+        if !self.enabled() {
+            return;
+        }
+        let entry = Arc::new(Record {
+            received: entry.received,
+            seen: Seen::from(&entry.head),
+            trail: entry.trail,
+            status: entry.status,
+            error: entry.error,
+            duration: entry.duration,
+        });
+        // The evicted entry is dropped after the lock is released.
+        let evicted = {
+            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            let evicted = (entries.len() >= self.capacity)
+                .then(|| entries.pop_front())
+                .flatten();
+            entries.push_back(entry);
+            evicted
+        };
+        drop(evicted);
+    }
+
+    /// Entries newest first. Only the `Arc`s are copied under the lock; the caller
+    /// serialises them outside it.
+    pub fn recent(&self, filter: &Filter) -> Vec<Arc<Record>> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .rev()
+            .filter(|e| {
+                filter
+                    .trace_id
+                    .as_deref()
+                    .is_none_or(|t| e.seen.trace_id.as_deref() == Some(t))
+            })
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        let drained: VecDeque<_> =
+            std::mem::take(&mut *self.entries.lock().unwrap_or_else(PoisonError::into_inner));
+        drop(drained);
+    }
+}
+
+/// A header value as text; bytes that are not visible ASCII are shown as `\xNN`.
+fn text(value: &HeaderValue) -> Cow<'_, str> {
+    match value.to_str() {
+        Ok(s) => s.into(),
+        Err(_) => value.as_bytes().escape_ascii().to_string().into(),
+    }
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    time::OffsetDateTime::from(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let seen = &self.seen;
+        let mut map = serializer.serialize_map(Some(11))?;
+        map.serialize_entry("received_at", &rfc3339(self.received))?;
+        map.serialize_entry("trace_id", &seen.trace_id)?;
+        map.serialize_entry("method", seen.method.as_str())?;
+        map.serialize_entry("target_url", &seen.target_url)?;
+        map.serialize_entry("from_asid", &seen.from)?;
+        map.serialize_entry("to_asid", &seen.to)?;
+        map.serialize_entry("interaction", &seen.interaction)?;
+        map.serialize_entry("status", &self.status.map(|s| s.as_u16()))?;
+        map.serialize_entry("error", &self.error)?;
+        map.serialize_entry("checks", &self.trail.checks)?;
+        map.serialize_entry("duration_ms", &(self.duration.as_secs_f64() * 1000.0))?;
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::rejection::Rejection;
+
+    fn request(headers: &[(&'static str, &'static str)]) -> Request<()> {
+        let mut request = Request::builder()
+            .uri("/https://p.example/A1/STU3/1/gpconnect/metadata")
+            .body(())
+            .unwrap();
+        for (k, v) in headers {
+            request
+                .headers_mut()
+                .insert(*k, HeaderValue::from_static(v));
+        }
+        request
+    }
+
+    fn entry(trace: &'static str) -> Entry {
+        let mut trail = Trail::default();
+        let _ = trail.check("method", Ok::<_, Rejection>(()));
+        Entry {
+            received: SystemTime::UNIX_EPOCH,
+            head: Head::of(&request(&[
+                ("ssp-traceid", trace),
+                ("ssp-from", "200000000359"),
+            ])),
+            trail,
+            status: Some(StatusCode::OK),
+            error: None,
+            duration: Duration::from_micros(1500),
+        }
+    }
+
+    #[test]
+    fn the_ring_keeps_the_newest_entries_first() {
+        let journal = Journal::new(2);
+        for trace in ["a", "b", "c"] {
+            journal.record(entry(trace));
+        }
+        let traces: Vec<String> = journal
+            .recent(&Filter::default())
+            .iter()
+            .map(|e| serde_json::to_value(&**e).unwrap()["trace_id"].to_string())
+            .collect();
+        assert_eq!(traces, ["\"c\"", "\"b\""]);
+        let only_b = journal.recent(&Filter {
+            trace_id: Some("b".into()),
+            limit: None,
+        });
+        assert_eq!(only_b.len(), 1);
+        journal.clear();
+        assert!(journal.recent(&Filter::default()).is_empty());
+    }
+
+    #[test]
+    fn an_entry_serialises_to_the_documented_shape() {
+        let journal = Journal::new(1);
+        journal.record(entry("t"));
+        let v = serde_json::to_value(&*journal.recent(&Filter::default())[0]).unwrap();
+        assert_eq!(v["received_at"], "1970-01-01T00:00:00Z");
+        assert_eq!(v["method"], "GET");
+        assert_eq!(
+            v["target_url"],
+            "https://p.example/A1/STU3/1/gpconnect/metadata"
+        );
+        assert_eq!(v["from_asid"], "200000000359");
+        assert!(v["to_asid"].is_null());
+        assert_eq!(v["status"], 200);
+        assert!(v["error"].is_null());
+        assert_eq!(v["checks"][0]["name"], "method");
+        assert_eq!(v["checks"][0]["ok"], true);
+        assert_eq!(v["duration_ms"], 1.5);
+    }
+
+    #[test]
+    fn off_keeps_nothing() {
+        let journal = Journal::new(0);
+        journal.record(entry("a"));
+        assert!(journal.recent(&Filter::default()).is_empty());
+    }
+}

@@ -1,0 +1,248 @@
+//! What check 10 found: every broken rule, each with a message that names the claim (or header)
+//! and the rule, and the one GP Connect error the whole list answers with.
+
+use crate::config::rejection::{ids, Placeholder, Rejection};
+
+/// Which GP Connect error a broken rule answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// `BAD_REQUEST` (400): a malformed token, a missing or wrong claim value, a wrong resource
+    /// type in a claim, or an interaction ID that does not fit the request.
+    BadRequest,
+    /// `INVALID_RESOURCE` (422): a claim's FHIR resource fails validation.
+    InvalidResource,
+}
+
+impl Answer {
+    /// The status and GP Connect code, e.g. `400 BAD_REQUEST`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Answer::BadRequest => "400 BAD_REQUEST",
+            Answer::InvalidResource => "422 INVALID_RESOURCE",
+        }
+    }
+}
+
+/// Every rule of check 10. README.md lists each by its id (a test checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    Authorization,
+    Parts,
+    Base64url,
+    Json,
+    Alg,
+    Typ,
+    Signature,
+    ClaimPresent,
+    ClaimType,
+    Iss,
+    Exp,
+    Expired,
+    Iat,
+    ReasonForRequest,
+    RequestedScope,
+    Aud,
+    Sub,
+    ResourceType,
+    Device,
+    Organization,
+    Practitioner,
+    /// Reported, never enforced: the spec warns consumers often omit it.
+    PractitionerRoleProfile,
+    /// Reported, never enforced: the spec warns consumers often omit it.
+    PractitionerLocalIdentifier,
+    Interaction,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 24] = [
+        Rule::Authorization,
+        Rule::Parts,
+        Rule::Base64url,
+        Rule::Json,
+        Rule::Alg,
+        Rule::Typ,
+        Rule::Signature,
+        Rule::ClaimPresent,
+        Rule::ClaimType,
+        Rule::Iss,
+        Rule::Exp,
+        Rule::Expired,
+        Rule::Iat,
+        Rule::ReasonForRequest,
+        Rule::RequestedScope,
+        Rule::Aud,
+        Rule::Sub,
+        Rule::ResourceType,
+        Rule::Device,
+        Rule::Organization,
+        Rule::Practitioner,
+        Rule::PractitionerRoleProfile,
+        Rule::PractitionerLocalIdentifier,
+        Rule::Interaction,
+    ];
+
+    /// The rule's name in warnings, logs and the README.
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::Authorization => "authorization",
+            Rule::Parts => "jwt.parts",
+            Rule::Base64url => "jwt.base64url",
+            Rule::Json => "jwt.json",
+            Rule::Alg => "jwt.alg",
+            Rule::Typ => "jwt.typ",
+            Rule::Signature => "jwt.signature",
+            Rule::ClaimPresent => "claim.present",
+            Rule::ClaimType => "claim.type",
+            Rule::Iss => "claim.iss",
+            Rule::Exp => "claim.exp",
+            Rule::Expired => "claim.expired",
+            Rule::Iat => "claim.iat",
+            Rule::ReasonForRequest => "claim.reason_for_request",
+            Rule::RequestedScope => "claim.requested_scope",
+            Rule::Aud => "claim.aud",
+            Rule::Sub => "claim.sub",
+            Rule::ResourceType => "claim.resource_type",
+            Rule::Device => "requesting_device",
+            Rule::Organization => "requesting_organization",
+            Rule::Practitioner => "requesting_practitioner",
+            Rule::PractitionerRoleProfile => "requesting_practitioner.role_profile",
+            Rule::PractitionerLocalIdentifier => "requesting_practitioner.local_identifier",
+            Rule::Interaction => "interaction",
+        }
+    }
+
+    pub fn answer(self) -> Answer {
+        match self {
+            Rule::Device
+            | Rule::Organization
+            | Rule::Practitioner
+            | Rule::PractitionerRoleProfile
+            | Rule::PractitionerLocalIdentifier => Answer::InvalidResource,
+            _ => Answer::BadRequest,
+        }
+    }
+}
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: Rule,
+    pub message: String,
+}
+
+/// Everything check 10 found about one request or token.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Findings {
+    /// Broken rules: `enforce` mode refuses the request for any of them.
+    pub violations: Vec<Finding>,
+    /// Departures the spec tolerates: reported in `report` mode, never refused.
+    pub notices: Vec<Finding>,
+}
+
+impl Findings {
+    pub fn fail(&mut self, rule: Rule, message: impl Into<String>) {
+        self.violations.push(Finding {
+            rule,
+            message: message.into(),
+        });
+    }
+
+    pub fn notice(&mut self, rule: Rule, message: impl Into<String>) {
+        self.notices.push(Finding {
+            rule,
+            message: message.into(),
+        });
+    }
+
+    /// Records a broken rule as a violation, or as a notice when the spec only says SHOULD.
+    pub fn fail_or_notice(&mut self, lenient: bool, rule: Rule, message: impl Into<String>) {
+        if lenient {
+            self.notice(rule, message);
+        } else {
+            self.fail(rule, message);
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// What the violations answer with, if any: `BAD_REQUEST` when any of them is a bad
+    /// request, else `INVALID_RESOURCE`.
+    pub fn answer(&self) -> Option<Answer> {
+        let mut answers = self.violations.iter().map(|f| f.rule.answer());
+        let first = answers.next()?;
+        Some(
+            if first == Answer::BadRequest || answers.any(|a| a == Answer::BadRequest) {
+                Answer::BadRequest
+            } else {
+                Answer::InvalidResource
+            },
+        )
+    }
+
+    /// The rejection answering the violations, if any; its diagnostics list every violation.
+    pub fn rejection(&self) -> Option<Rejection> {
+        let answer = self.answer()?;
+        let diagnostics = self
+            .violations
+            .iter()
+            .map(|f| f.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        Some(match answer {
+            Answer::BadRequest => Rejection::bad_request(diagnostics),
+            Answer::InvalidResource => {
+                Rejection::new(ids::INVALID_RESOURCE).with(Placeholder::Diagnostics, diagnostics)
+            }
+        })
+    }
+
+    /// Violations then notices, each as `rule-id: message`, for warnings and logs.
+    pub fn lines(&self) -> Vec<String> {
+        self.violations
+            .iter()
+            .chain(&self.notices)
+            .map(|f| format!("{}: {}", f.rule.id(), f.message))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_bad_request_makes_the_answer_a_bad_request_listing_everything() {
+        let mut f = Findings::default();
+        f.fail(Rule::Device, "JWT claim requesting_device.model is missing");
+        assert_eq!(f.rejection().unwrap().error, ids::INVALID_RESOURCE);
+        f.fail(Rule::Exp, "JWT claim exp must be iat + 300");
+        let r = f.rejection().unwrap();
+        assert_eq!(r.error, ids::BAD_REQUEST);
+        assert_eq!(
+            r.value(Placeholder::Diagnostics),
+            Some("JWT claim requesting_device.model is missing; JWT claim exp must be iat + 300")
+        );
+    }
+
+    #[test]
+    fn notices_never_refuse() {
+        let mut f = Findings::default();
+        f.notice(Rule::PractitionerLocalIdentifier, "no local identifier");
+        assert!(f.passed() && f.rejection().is_none());
+        assert_eq!(
+            f.lines(),
+            ["requesting_practitioner.local_identifier: no local identifier"]
+        );
+    }
+
+    #[test]
+    fn rule_ids_are_unique() {
+        let mut ids: Vec<_> = Rule::ALL.iter().map(|r| r.id()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), Rule::ALL.len());
+    }
+}

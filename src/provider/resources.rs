@@ -1,0 +1,399 @@
+//! The three FHIR resource claims of a GP Connect 1.x JWT: `requesting_device`,
+//! `requesting_organization` and `requesting_practitioner`, minimal STU3 resources with the
+//! elements the audit page requires. A wrong resource type is a bad request; a resource of the
+//! right type that lacks what the spec requires is an invalid resource.
+
+use serde_json::{Map, Value};
+
+use super::findings::{Findings, Rule};
+use super::jwt::{describe, shorten};
+use crate::wire::systems::{ODS_CODE, SDS_ROLE_PROFILE_ID, SDS_USER_ID};
+
+/// The GP Connect 0.x (DSTU2) system consumers still send by mistake.
+const DSTU2_ODS_CODE: &str = "http://fhir.nhs.net/Id/ods-organization-code";
+
+pub fn device(claim: Option<&Value>, findings: &mut Findings) {
+    let Some(device) = of_type("requesting_device", claim, "Device", findings) else {
+        return;
+    };
+    let ids = identifiers("requesting_device", device, Rule::Device, false, findings);
+    if !ids.iter().any(|i| i.system.is_some() && i.value.is_some()) {
+        findings.fail(Rule::Device, "JWT claim requesting_device.identifier must hold an identifier with a system (a consumer-defined URL) and a value (the device or system identifier)");
+    }
+    let field = Field::new("requesting_device", device, Rule::Device, false);
+    field.text("model", "the consumer product or system name", findings);
+    field.text(
+        "version",
+        "the consumer product or system version",
+        findings,
+    );
+}
+
+pub fn organization(claim: Option<&Value>, findings: &mut Findings) {
+    let Some(org) = of_type("requesting_organization", claim, "Organization", findings) else {
+        return;
+    };
+    let field = Field::new("requesting_organization", org, Rule::Organization, false);
+    field.text(
+        "name",
+        "the name of the organisation the request comes from",
+        findings,
+    );
+    let ids = identifiers(
+        "requesting_organization",
+        org,
+        Rule::Organization,
+        false,
+        findings,
+    );
+    if !ids
+        .iter()
+        .any(|i| i.system == Some(ODS_CODE) && i.value.is_some())
+    {
+        let hint = if ids.iter().any(|i| i.system == Some(DSTU2_ODS_CODE)) {
+            format!(" ({DSTU2_ODS_CODE} is the GP Connect 0.x system)")
+        } else {
+            String::new()
+        };
+        findings.fail(Rule::Organization, format!("JWT claim requesting_organization.identifier must hold the organisation's ODS code with system {ODS_CODE}{hint}"));
+    }
+}
+
+/// Checks the practitioner and returns its `id`, which `sub` must equal. `lenient` turns the
+/// spec's SHALLs into notices, as it does for record migration.
+pub fn practitioner<'v>(
+    claim: Option<&'v Value>,
+    lenient: bool,
+    findings: &mut Findings,
+) -> Option<&'v str> {
+    let practitioner = of_type("requesting_practitioner", claim, "Practitioner", findings)?;
+    let field = Field::new(
+        "requesting_practitioner",
+        practitioner,
+        Rule::Practitioner,
+        lenient,
+    );
+    let id = field.text(
+        "id",
+        "the logged-on user's logical id, equal to the sub claim",
+        findings,
+    );
+    human_name(practitioner.get("name"), lenient, findings);
+    let ids = identifiers(
+        "requesting_practitioner",
+        practitioner,
+        Rule::Practitioner,
+        lenient,
+        findings,
+    );
+    let has = |system: &str| {
+        ids.iter()
+            .any(|i| i.system == Some(system) && i.value.is_some())
+    };
+    if !has(SDS_USER_ID) {
+        findings.fail_or_notice(lenient, Rule::Practitioner, format!("JWT claim requesting_practitioner.identifier must hold the user's SDS user ID (or UNK without a smartcard) with system {SDS_USER_ID}"));
+    }
+    // The spec warns that real consumers often leave out the last two identifiers, so they
+    // are reported but never refused.
+    if !has(SDS_ROLE_PROFILE_ID) {
+        findings.notice(Rule::PractitionerRoleProfile, format!("JWT claim requesting_practitioner.identifier should hold the user's SDS role profile ID (or UNK without a smartcard) with system {SDS_ROLE_PROFILE_ID}"));
+    }
+    let local = ids.iter().any(|i| {
+        i.value.is_some()
+            && i.system
+                .is_some_and(|s| s != SDS_USER_ID && s != SDS_ROLE_PROFILE_ID)
+    });
+    if !local {
+        findings.notice(Rule::PractitionerLocalIdentifier, "JWT claim requesting_practitioner.identifier should hold the user's local identifier (a consumer-defined system and the user's id in it)");
+    }
+    id
+}
+
+/// The claim as a resource of the given type, or `None` (after saying why) when it is not one.
+/// A claim that is absent or not an object was already reported by the claim rules.
+fn of_type<'v>(
+    claim: &str,
+    value: Option<&'v Value>,
+    kind: &str,
+    findings: &mut Findings,
+) -> Option<&'v Map<String, Value>> {
+    let resource = value?.as_object()?;
+    match resource.get("resourceType") {
+        Some(Value::String(found)) if found == kind => Some(resource),
+        None => {
+            findings.fail(
+                Rule::ResourceType,
+                format!("JWT claim {claim} has no resourceType; it must be a FHIR {kind} resource"),
+            );
+            None
+        }
+        Some(other) => {
+            findings.fail(
+                Rule::ResourceType,
+                format!(
+                    "JWT claim {claim} must be a FHIR {kind} resource, got resourceType {}",
+                    describe(other)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A resource's elements, read with the claim's rule and strictness.
+struct Field<'v> {
+    claim: &'static str,
+    resource: &'v Map<String, Value>,
+    rule: Rule,
+    lenient: bool,
+}
+
+impl<'v> Field<'v> {
+    fn new(
+        claim: &'static str,
+        resource: &'v Map<String, Value>,
+        rule: Rule,
+        lenient: bool,
+    ) -> Self {
+        Self {
+            claim,
+            resource,
+            rule,
+            lenient,
+        }
+    }
+
+    /// A required non-empty string element.
+    fn text(&self, name: &str, what: &str, findings: &mut Findings) -> Option<&'v str> {
+        let claim = self.claim;
+        match self.resource.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => return Some(s),
+            None | Some(Value::Null) => findings.fail_or_notice(
+                self.lenient,
+                self.rule,
+                format!("JWT claim {claim}.{name} is missing; it must be {what}"),
+            ),
+            Some(other) => findings.fail_or_notice(
+                self.lenient,
+                self.rule,
+                format!(
+                    "JWT claim {claim}.{name} must be {what} (a non-empty string), got {}",
+                    describe(other)
+                ),
+            ),
+        }
+        None
+    }
+}
+
+/// One `Identifier`, with empty strings read as absent.
+struct Identifier<'v> {
+    system: Option<&'v str>,
+    value: Option<&'v str>,
+}
+
+/// The resource's `identifier` list; anything in it that is not an Identifier is reported.
+fn identifiers<'v>(
+    claim: &str,
+    resource: &'v Map<String, Value>,
+    rule: Rule,
+    lenient: bool,
+    findings: &mut Findings,
+) -> Vec<Identifier<'v>> {
+    let text = |o: &'v Map<String, Value>, k: &str| {
+        o.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+    };
+    match resource.get("identifier") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| match item.as_object() {
+                Some(o) => Some(Identifier {
+                    system: text(o, "system"),
+                    value: text(o, "value"),
+                }),
+                None => {
+                    findings.fail_or_notice(
+                        lenient,
+                        rule,
+                        format!(
+                            "JWT claim {claim}.identifier[{i}] must be an Identifier object, got {}",
+                            describe(item)
+                        ),
+                    );
+                    None
+                }
+            })
+            .collect(),
+        Some(other) => {
+            findings.fail_or_notice(
+                lenient,
+                rule,
+                format!(
+                    "JWT claim {claim}.identifier must be a list of Identifier (FHIR STU3), got {}",
+                    describe(other)
+                ),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// `name`: a list of STU3 HumanName, one with a family name (a string) and given names (a list).
+fn human_name(name: Option<&Value>, lenient: bool, findings: &mut Findings) {
+    let mut fail = |message: String| findings.fail_or_notice(lenient, Rule::Practitioner, message);
+    let names = match name {
+        Some(Value::Array(names)) => names,
+        None | Some(Value::Null) => {
+            return fail("JWT claim requesting_practitioner.name is missing; it must be a list of HumanName with family and given".to_owned());
+        }
+        Some(Value::Object(_)) => {
+            return fail("JWT claim requesting_practitioner.name must be a list of HumanName (FHIR STU3); a single object is the DSTU2 (GP Connect 0.x) form".to_owned());
+        }
+        Some(other) => {
+            return fail(format!(
+                "JWT claim requesting_practitioner.name must be a list of HumanName, got {}",
+                describe(other)
+            ));
+        }
+    };
+    let strings = |v: Option<&Value>| {
+        v.and_then(Value::as_array).is_some_and(|a| {
+            !a.is_empty() && a.iter().all(|s| s.as_str().is_some_and(|s| !s.is_empty()))
+        })
+    };
+    let complete = names.iter().any(|n| {
+        n.get("family")
+            .and_then(Value::as_str)
+            .is_some_and(|f| !f.is_empty())
+            && strings(n.get("given"))
+    });
+    if !complete {
+        let got = names
+            .first()
+            .map_or_else(|| "an empty list".to_owned(), |n| shorten(&n.to_string()));
+        fail(format!("JWT claim requesting_practitioner.name must hold a HumanName with family (a string) and given (a list of strings), got {got}"));
+    }
+    for (i, n) in names.iter().enumerate() {
+        if n.get("prefix").is_some_and(|p| !strings(Some(p))) {
+            fail(format!("JWT claim requesting_practitioner.name[{i}].prefix must be a list of strings (the user's titles)"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::jwt::tests::good_payload;
+    use super::*;
+    use serde_json::json;
+
+    fn rules(f: &[super::super::findings::Finding]) -> Vec<Rule> {
+        f.iter().map(|v| v.rule).collect()
+    }
+
+    fn claim(name: &str) -> Value {
+        good_payload()[name].clone()
+    }
+
+    fn practitioner_with(changes: Value, lenient: bool) -> Findings {
+        let mut p = claim("requesting_practitioner");
+        for (k, v) in changes.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        let mut f = Findings::default();
+        practitioner(Some(&p), lenient, &mut f);
+        f
+    }
+
+    #[test]
+    fn the_spec_example_resources_pass() {
+        let mut f = Findings::default();
+        device(Some(&claim("requesting_device")), &mut f);
+        organization(Some(&claim("requesting_organization")), &mut f);
+        let resource = claim("requesting_practitioner");
+        let id = practitioner(Some(&resource), false, &mut f);
+        assert_eq!((id, f), (Some("10019"), Findings::default()));
+    }
+
+    #[test]
+    fn a_wrong_resource_type_is_a_bad_request_and_stops_there() {
+        let mut f = Findings::default();
+        device(Some(&claim("requesting_organization")), &mut f);
+        assert_eq!(rules(&f.violations), [Rule::ResourceType]);
+        assert_eq!(
+            f.violations[0].message,
+            "JWT claim requesting_device must be a FHIR Device resource, got resourceType string \"Organization\""
+        );
+    }
+
+    #[test]
+    fn device_needs_identifier_model_and_version() {
+        let mut f = Findings::default();
+        device(
+            Some(&json!({"resourceType": "Device", "identifier": [{"value": "x"}], "model": 3})),
+            &mut f,
+        );
+        assert_eq!(rules(&f.violations), [Rule::Device; 3]);
+        assert!(f.violations[1]
+            .message
+            .contains("requesting_device.model must be"));
+        assert!(f.violations[2]
+            .message
+            .contains("requesting_device.version is missing"));
+    }
+
+    #[test]
+    fn organization_needs_a_name_and_an_ods_code() {
+        let mut f = Findings::default();
+        let org = json!({"resourceType": "Organization", "identifier": [{"system": DSTU2_ODS_CODE, "value": "A1"}]});
+        organization(Some(&org), &mut f);
+        assert_eq!(rules(&f.violations), [Rule::Organization; 2]);
+        assert!(f.violations[1].message.contains("GP Connect 0.x system"));
+    }
+
+    #[test]
+    fn practitioner_needs_id_name_and_sds_user_id() {
+        let f = practitioner_with(
+            json!({"id": "", "name": {"family": ["Jones"]}, "identifier": "x"}),
+            false,
+        );
+        let messages: Vec<&str> = f.violations.iter().map(|v| v.message.as_str()).collect();
+        assert_eq!(
+            rules(&f.violations),
+            [Rule::Practitioner; 4],
+            "{messages:#?}"
+        );
+        assert!(messages[1].contains("DSTU2"));
+        let f = practitioner_with(json!({"name": [{"family": "Jones"}]}), false);
+        assert!(f.violations[0]
+            .message
+            .contains("given (a list of strings)"));
+        let f = practitioner_with(
+            json!({"name": [{"family": "Jones", "given": ["C"], "prefix": "Dr"}]}),
+            false,
+        );
+        assert!(f.violations[0].message.contains("prefix must be a list"));
+    }
+
+    #[test]
+    fn unk_is_an_sds_user_id_and_missing_optional_identifiers_are_only_notices() {
+        let ids = json!([{"system": SDS_USER_ID, "value": "UNK"}]);
+        let f = practitioner_with(json!({"identifier": ids}), false);
+        assert!(f.passed());
+        assert_eq!(
+            rules(&f.notices),
+            [
+                Rule::PractitionerRoleProfile,
+                Rule::PractitionerLocalIdentifier
+            ]
+        );
+    }
+
+    #[test]
+    fn lenient_practitioner_rules_become_notices() {
+        let f = practitioner_with(json!({"id": null, "name": null, "identifier": []}), true);
+        assert!(f.passed());
+        assert_eq!(f.notices.len(), 5);
+    }
+}

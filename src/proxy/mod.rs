@@ -1,0 +1,10 @@
+//! The data plane: accept a connection (`listener`, `tls`), run one request through its
+//! phases (`gateway`, recording each on its `trail`), and send it on (`forwarder`); the mock
+//! SDS lookups (`directory`) are served on the same listener.
+
+pub mod directory;
+pub mod forwarder;
+pub mod gateway;
+pub mod listener;
+pub mod tls;
+pub mod trail;

@@ -1,0 +1,67 @@
+//! Check 8: the target URL starts with the service root SDS holds for the receiver and
+//! interaction. Spine compares strings, so an IP for the host name, an added `:443` or a
+//! change of case all fail.
+
+use crate::config::rejection::{ids, Placeholder, Rejection};
+use crate::config::routes::Endpoint;
+use crate::spine::target::TargetUrl;
+
+/// Returns the rest of the target after the service root: the FHIR path and query.
+pub fn check<'t>(target: &'t TargetUrl, endpoint: &Endpoint) -> Result<&'t str, Rejection> {
+    let url = target.as_str();
+    match url.strip_prefix(endpoint.service_root.as_str()) {
+        Some(rest) if rest.is_empty() || rest.starts_with(['/', '?']) => Ok(rest),
+        _ => Err(Rejection::new(ids::ENDPOINT_VARIES)
+            .with(Placeholder::Endpoint, endpoint.service_root.as_str())
+            .with(Placeholder::CpaId, endpoint.cpa_id.as_str())
+            .with(Placeholder::TargetUrl, url)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::interactions::InteractionSet;
+    use crate::config::routes::Backend;
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            service_root: "https://provider.example.nhs.uk/A20047/STU3/1/gpconnect".into(),
+            cpa_id: "S20047821870".into(),
+            interactions: InteractionSet::new(),
+            backend: Backend::Demo,
+            jwt: Default::default(),
+        }
+    }
+
+    fn target(url: &str) -> TargetUrl {
+        crate::spine::target::parse(&format!("/{url}").parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_registered_root_and_anything_below_it_pass() {
+        let e = endpoint();
+        let t = target("https://provider.example.nhs.uk/A20047/STU3/1/gpconnect/Patient/2?x=1");
+        assert_eq!(check(&t, &e).unwrap(), "/Patient/2?x=1");
+        let t = target("https://provider.example.nhs.uk/A20047/STU3/1/gpconnect");
+        assert_eq!(check(&t, &e).unwrap(), "");
+    }
+
+    #[test]
+    fn near_misses_vary_from_the_endpoint() {
+        let e = endpoint();
+        for url in [
+            "https://127.0.0.1/A20047/STU3/1/gpconnect/metadata",
+            "https://provider.example.nhs.uk:443/A20047/STU3/1/gpconnect/metadata",
+            "https://provider.example.nhs.uk/a20047/STU3/1/gpconnect/metadata",
+            "https://provider.example.nhs.uk/A20047/STU3/1/gpconnectx/metadata",
+            "http://provider.example.nhs.uk/A20047/STU3/1/gpconnect/metadata",
+            "https://provider.example.nhs.uk/A20047/STU3/1/metadata",
+        ] {
+            let err = check(&target(url), &e).unwrap_err();
+            assert_eq!(err.error, ids::ENDPOINT_VARIES, "{url}");
+            assert_eq!(err.value(Placeholder::TargetUrl), Some(url));
+            assert_eq!(err.value(Placeholder::CpaId), Some("S20047821870"));
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Check 4: the SSP headers are present and well formed.
+
+use http::HeaderMap;
+
+use crate::config::interactions::{InteractionKey, Interactions};
+use crate::config::rejection::Rejection;
+use crate::config::routes::Asid;
+
+/// What the SSP headers declare, once checked.
+#[derive(Debug, Clone)]
+pub struct SspHeaders {
+    pub trace_id: String,
+    pub from: Asid,
+    pub to: Asid,
+    pub interaction: InteractionKey,
+}
+
+/// Parses the four SSP headers; every problem is named, not only the first.
+pub fn parse(headers: &HeaderMap, interactions: &Interactions) -> Result<SspHeaders, Rejection> {
+    let mut problems = Vec::new();
+    let mut value = |name: &str| -> Option<&str> {
+        match headers.get(name).map(|v| v.to_str()) {
+            None => {
+                problems.push(format!("{} header is missing", display(name)));
+                None
+            }
+            Some(Err(_)) => {
+                problems.push(format!("{} header is not visible ASCII", display(name)));
+                None
+            }
+            Some(Ok(v)) => Some(v.trim()),
+        }
+    };
+    let trace = value("ssp-traceid");
+    let from = value("ssp-from");
+    let to = value("ssp-to");
+    let interaction = value("ssp-interactionid");
+
+    let trace_id = trace.and_then(|t| match uuid::Uuid::try_parse(t) {
+        Ok(_) => Some(t.to_owned()),
+        Err(_) => {
+            problems.push(format!("Ssp-TraceID header must be a UUID (e.g. 5a7a1f1e-2b8a-4f4c-9a0e-3c2f1d0b9e71), got `{t}`"));
+            None
+        }
+    });
+    let mut asid = |name: &str, v: Option<&str>| {
+        v.and_then(|v| {
+            let asid = Asid::parse(v);
+            if asid.is_none() {
+                problems.push(format!(
+                    "{name} header must be an ASID (digits only), got `{v}`"
+                ));
+            }
+            asid
+        })
+    };
+    let from = asid("Ssp-From", from);
+    let to = asid("Ssp-To", to);
+    let interaction = interaction.and_then(|id| match interactions.get(id) {
+        Some(i) => Some(i.key),
+        None => {
+            problems.push(format!(
+                "Ssp-InteractionID header `{id}` is not a GP Connect interaction ID (e.g. urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1)"
+            ));
+            None
+        }
+    });
+    match (trace_id, from, to, interaction) {
+        (Some(trace_id), Some(from), Some(to), Some(interaction)) => Ok(SspHeaders {
+            trace_id,
+            from,
+            to,
+            interaction,
+        }),
+        _ => Err(Rejection::bad_request(problems.join("; "))),
+    }
+}
+
+fn display(name: &str) -> &'static str {
+    match name {
+        "ssp-traceid" => "Ssp-TraceID",
+        "ssp-from" => "Ssp-From",
+        "ssp-to" => "Ssp-To",
+        _ => "Ssp-InteractionID",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::interactions::EMBEDDED;
+    use crate::config::rejection::Placeholder;
+    use crate::spine::test_headers::headers;
+
+    fn catalog() -> Interactions {
+        Interactions::parse("interactions.toml", EMBEDDED).unwrap()
+    }
+
+    #[test]
+    fn well_formed_headers_pass() {
+        let h = headers(&[
+            ("ssp-traceid", "5a7a1f1e-2b8a-4f4c-9a0e-3c2f1d0b9e71"),
+            ("ssp-from", "200000000359"),
+            ("ssp-to", "918999198738"),
+            (
+                "ssp-interactionid",
+                "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1",
+            ),
+        ]);
+        let ssp = parse(&h, &catalog()).unwrap();
+        assert_eq!(ssp.from.as_str(), "200000000359");
+    }
+
+    #[test]
+    fn every_bad_header_is_named() {
+        let h = headers(&[
+            ("ssp-traceid", "nope"),
+            ("ssp-from", "20000000035x"),
+            ("ssp-interactionid", "urn:x"),
+        ]);
+        let err = parse(&h, &catalog()).unwrap_err();
+        let d = err.value(Placeholder::Diagnostics).unwrap();
+        assert!(d.contains("Ssp-TraceID header must be a UUID"), "{d}");
+        assert!(d.contains("Ssp-From header must be an ASID"), "{d}");
+        assert!(d.contains("Ssp-To header is missing"), "{d}");
+        assert!(d.contains("Ssp-InteractionID header `urn:x`"), "{d}");
+    }
+}

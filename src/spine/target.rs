@@ -1,0 +1,65 @@
+//! Check 3: the request path carries the provider's absolute URL, as in
+//! `GET https://ssp/https://provider/ODS/STU3/1/gpconnect/Patient/1`.
+
+use http::Uri;
+
+use crate::config::rejection::Rejection;
+
+/// The provider URL a consumer asked for, with its query, exactly as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUrl(String);
+
+impl TargetUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub fn parse(uri: &Uri) -> Result<TargetUrl, Rejection> {
+    let raw = uri.path_and_query().map_or("", |pq| pq.as_str());
+    let target = raw.strip_prefix('/').unwrap_or(raw);
+    let after_scheme = target
+        .strip_prefix("https://")
+        .or_else(|| target.strip_prefix("http://"));
+    match after_scheme {
+        Some(rest) if !rest.is_empty() && !rest.starts_with(['/', '?']) => Ok(TargetUrl(target.to_owned())),
+        _ => Err(Rejection::bad_request(format!(
+            "The request path must hold the provider's absolute URL after the SSP address, e.g. \
+             https://<ssp>/https://provider.example.nhs.uk/A20047/STU3/1/gpconnect/metadata; got `{raw}`"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_https_and_http_targets_are_kept_with_their_query() {
+        let uri: Uri = "/https://p.nhs.uk/A1/STU3/1/gpconnect/Patient?identifier=a%7Cb"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            parse(&uri).unwrap().as_str(),
+            "https://p.nhs.uk/A1/STU3/1/gpconnect/Patient?identifier=a%7Cb"
+        );
+        let uri: Uri = "/http://127.0.0.1:9000/x".parse().unwrap();
+        assert!(parse(&uri).is_ok());
+    }
+
+    #[test]
+    fn relative_or_hostless_targets_are_bad_requests() {
+        for path in [
+            "/",
+            "/metadata",
+            "/https://",
+            "/https:///x",
+            "/ftp://x/y",
+            "/https:/x",
+        ] {
+            let uri: Uri = path.parse().unwrap();
+            let err = parse(&uri).unwrap_err();
+            assert_eq!(err.error, "bad-request", "{path}");
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! What goes on the wire, below every other part: response and request bodies, the FHIR
+//! formats and their content types, the FHIR XML writer, and the identifier systems.
+
+pub mod body;
+pub mod systems;
+pub mod xml;
