@@ -647,3 +647,20 @@ impl Sim {
         AdminClient::new(self.admin.expect("the admin API listens"))
     }
 }
+
+/// The Python of the test venv (`.venv`, made by `scripts/test` from tests/requirements.txt),
+/// for the test-side tools that are not Rust (FHIR validation, the browser driver); or
+/// `SSP_SIM_TEST_PYTHON`. Fails with the command that makes it when it is missing.
+pub fn python() -> PathBuf {
+    if let Ok(python) = std::env::var("SSP_SIM_TEST_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run the suite with scripts/test, which makes it \
+         (python3 -m venv .venv && .venv/bin/pip install -r tests/requirements.txt)",
+        python.display()
+    );
+    python
+}
