@@ -105,11 +105,11 @@ fn tls_config(dir: &std::path::Path, resume: bool) -> Arc<rustls::ClientConfig> 
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(
-            ssp_sim::proxy::tls::load_roots(&dir.join("ca.pem")).expect("ca.pem"),
+            ssp_sim::config::pem::load_roots(&dir.join("ca.pem")).expect("ca.pem"),
         )
         .with_client_auth_cert(
-            ssp_sim::proxy::tls::load_certs(&dir.join("client.pem")).expect("client.pem"),
-            ssp_sim::proxy::tls::load_key(&dir.join("client-key.pem")).expect("client-key.pem"),
+            ssp_sim::config::pem::load_certs(&dir.join("client.pem")).expect("client.pem"),
+            ssp_sim::config::pem::load_key(&dir.join("client-key.pem")).expect("client-key.pem"),
         )
         .expect("client identity");
     if !resume {

@@ -154,12 +154,13 @@ fn check(args: CheckArgs) -> ExitCode {
         Err(e) => return fail(e, 1),
     };
     let routes = RoutesSource::resolve(settings.routes.as_deref());
-    match load::load(
+    let loaded = load::load(
         &routes,
         settings.interactions.as_deref(),
         settings.error_catalog.as_deref(),
-        &clients,
-    ) {
+    )
+    .and_then(|loaded| clients.pool(&loaded.registry).map(|_| loaded));
+    match loaded {
         Ok(loaded) => {
             println!(
                 "ok: {} ({} consumers, {} providers), {} interactions, {} catalogue errors",

@@ -492,16 +492,10 @@ fn bad_faults_in_routes_toml_are_start_up_errors_with_their_line() {
         .unwrap(),
     );
     let catalog = ssp_sim::config::errors::ErrorCatalog::embedded().unwrap();
-    let clients = ssp_sim::proxy::forwarder::Clients::new(None).unwrap();
-    let err = ssp_sim::config::routes::Registry::parse(
-        "routes.toml",
-        &source,
-        &interactions,
-        &catalog,
-        &clients,
-    )
-    .unwrap_err()
-    .to_string();
+    let err =
+        ssp_sim::config::routes::Registry::parse("routes.toml", &source, &interactions, &catalog)
+            .unwrap_err()
+            .to_string();
     assert!(
         err.contains(&format!("routes.toml:{line}: fault[0].match.path")),
         "{err}"

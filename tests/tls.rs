@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
+use ssp_sim::config::settings::ClientAuth;
 use ssp_sim::config::settings::Overrides;
-use ssp_sim::proxy::tls::ClientAuth;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -75,10 +75,10 @@ async fn only_tls_1_2_and_1_3_with_aes_gcm_are_offered() {
     let tls12 = rustls::ClientConfig::builder_with_provider(ssp_sim::proxy::tls::provider())
         .with_protocol_versions(&[&rustls::version::TLS12])
         .unwrap()
-        .with_root_certificates(ssp_sim::proxy::tls::load_roots(&sim.pki.paths.ca()).unwrap())
+        .with_root_certificates(ssp_sim::config::pem::load_roots(&sim.pki.paths.ca()).unwrap())
         .with_client_auth_cert(
-            ssp_sim::proxy::tls::load_certs(&sim.pki.paths.client()).unwrap(),
-            ssp_sim::proxy::tls::load_key(&sim.pki.paths.client_key()).unwrap(),
+            ssp_sim::config::pem::load_certs(&sim.pki.paths.client()).unwrap(),
+            ssp_sim::config::pem::load_key(&sim.pki.paths.client_key()).unwrap(),
         )
         .unwrap();
     assert!(handshake(sim.addr, tls12).await.is_ok());
@@ -90,7 +90,7 @@ async fn only_tls_1_2_and_1_3_with_aes_gcm_are_offered() {
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(chacha))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
-        .with_root_certificates(ssp_sim::proxy::tls::load_roots(&sim.pki.paths.ca()).unwrap())
+        .with_root_certificates(ssp_sim::config::pem::load_roots(&sim.pki.paths.ca()).unwrap())
         .with_no_client_auth();
     assert!(handshake(sim.addr, config).await.is_err());
     sim.stop().await;

@@ -1,6 +1,7 @@
 //! The dev PKI: a CA, a server certificate and a consumer client certificate, as PEM files
 //! that `serve --certs DIR` reads back (users may bring their own with the same names).
 
+use crate::proxy::tls::ServerFiles;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,15 @@ pub struct CertPaths {
 }
 
 impl CertPaths {
+    /// The files the listener's TLS config is made of.
+    pub fn server_files(&self) -> ServerFiles {
+        ServerFiles {
+            ca: self.ca(),
+            cert: self.server(),
+            key: self.server_key(),
+        }
+    }
+
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::jwt::JwtMode;
+use crate::config::settings::ClientAuth;
 use crate::config::settings::{LogFormat, Overrides};
-use crate::proxy::tls::ClientAuth;
 
 /// A Spine Secure Proxy (SSP) simulator for NHS GP Connect.
 #[derive(Debug, Parser)]

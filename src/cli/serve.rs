@@ -8,12 +8,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admin::reload::{Reloader, Sighups};
+use crate::admin::Admin;
 use crate::cli::certs::{CertError, CertPaths};
 use crate::config::load::{self, RoutesSource};
 use crate::config::problems::ConfigError;
 use crate::config::settings::Settings;
-use crate::control::admin::Admin;
-use crate::control::reload::{Reloader, Sighups};
 use crate::demo::DemoProvider;
 use crate::proxy::forwarder::Clients;
 use crate::proxy::gateway::Gateway;
@@ -89,26 +89,29 @@ impl Server {
     pub async fn start(settings: &Settings) -> Result<Self, StartError> {
         let certs = CertPaths::new(&settings.certs);
         let generated_certs = certs.ensure()?;
-        let tls = TlsAcceptor::from(tls::server_config(&certs, settings.client_auth)?);
+        let tls = TlsAcceptor::from(tls::server_config(
+            &certs.server_files(),
+            settings.client_auth,
+        )?);
         let clients = Clients::new(Some(&certs.ca()))?;
         let routes = RoutesSource::resolve(settings.routes.as_deref());
         let loaded = load::load(
             &routes,
             settings.interactions.as_deref(),
             settings.error_catalog.as_deref(),
-            &clients,
         )?;
         let gateway = Arc::new(
             Gateway::new(
                 loaded.registry,
+                clients,
                 loaded.catalog,
                 DemoProvider::new()?,
                 settings.backend_timeout,
-            )
+            )?
             .with_provider_checks(settings.provider_checks)
             .with_recording(settings.journal_size, settings.metrics),
         );
-        let reloader = Arc::new(Reloader::new(routes.clone(), clients, gateway.clone()));
+        let reloader = Arc::new(Reloader::new(routes.clone(), gateway.clone()));
 
         let https = bind(settings.listen, "HTTPS", "listen").await?;
         let http = match settings.http_listen {

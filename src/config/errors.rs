@@ -12,40 +12,13 @@ use serde_json::Value;
 
 use crate::config::problems::{ConfigError, Problem};
 use crate::config::rejection::{ids, Placeholder, Rejection};
-use crate::spine::media_type::Format;
 use crate::wire::body::{self, Body};
+use crate::wire::format::{Format, FHIR_JSON_UTF8, FHIR_XML_UTF8};
+use crate::wire::headers::{header_text, DIAGNOSTICS_HEADER, TRACE_ID};
 use crate::wire::xml;
 
 /// The catalogue shipped inside the binary, used when no directory is given or found.
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/error-catalog");
-
-/// The header that carries the consumer's trace id, echoed on every error.
-pub const TRACE_ID: &str = "ssp-traceid";
-
-/// Carries the reason for errors whose payload is fixed text.
-pub const DIAGNOSTICS_HEADER: &str = "ssp-sim-diagnostics";
-
-/// A header value carrying free text, such as a consumer's own input quoted in a message:
-/// anything but visible ASCII and space becomes `?`, so the value is always valid.
-pub fn header_text(text: &str) -> HeaderValue {
-    let printable: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    HeaderValue::from_str(&printable).unwrap_or_else(|_| HeaderValue::from_static("?"))
-}
-
-/// `Content-Type` of every error response in JSON.
-pub const FHIR_JSON_UTF8: &str = "application/fhir+json;charset=utf-8";
-
-/// `Content-Type` of a provider error answered in XML.
-pub const FHIR_XML_UTF8: &str = "application/fhir+xml;charset=utf-8";
 
 /// Who produces an error in real life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -8,7 +8,6 @@ use crate::config::errors::ErrorCatalog;
 use crate::config::interactions::{self, Interactions};
 use crate::config::problems::ConfigError;
 use crate::config::routes::{self, Registry};
-use crate::proxy::forwarder::Clients;
 
 /// Where routes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +39,6 @@ impl RoutesSource {
         &self,
         interactions: &Arc<Interactions>,
         catalog: &ErrorCatalog,
-        clients: &Clients,
     ) -> Result<Registry, ConfigError> {
         let name = self.describe();
         let text = match self {
@@ -49,7 +47,7 @@ impl RoutesSource {
             })?,
             Self::Embedded => routes::EMBEDDED.to_owned(),
         };
-        Registry::parse(&name, &text, interactions, catalog, clients)
+        Registry::parse(&name, &text, interactions, catalog)
     }
 }
 
@@ -66,7 +64,6 @@ pub fn load(
     routes: &RoutesSource,
     interactions_file: Option<&Path>,
     catalog_dir: Option<&Path>,
-    clients: &Clients,
 ) -> Result<Loaded, ConfigError> {
     let interactions = load_interactions(interactions_file).map(Arc::new);
     let catalog = match catalog_dir {
@@ -79,7 +76,7 @@ pub fn load(
     // The routes are checked against both catalogues; without them there is nothing to
     // check against, and their own problems are reported below.
     let registry = match (&interactions, &catalog) {
-        (Ok(i), Ok(c)) => routes.load(i, c, clients),
+        (Ok(i), Ok(c)) => routes.load(i, c),
         _ => Err(ConfigError {
             problems: Vec::new(),
         }),

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod interactions;
 pub mod jwt;
 pub mod load;
+pub mod pem;
 pub mod problems;
 pub mod rejection;
 pub mod routes;

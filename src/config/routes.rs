@@ -15,9 +15,9 @@ use toml::Spanned;
 use crate::config::errors::ErrorCatalog;
 use crate::config::interactions::{Capability, InteractionKey, InteractionSet, Interactions};
 use crate::config::jwt::{self, EndpointJwt, JwtMode};
+use crate::config::pem;
 use crate::config::problems::{ConfigError, Problems};
 use crate::control::faults::{self, FaultSpec, Rule};
-use crate::proxy::forwarder::{Clients, HttpClient};
 
 /// The routes.toml shipped inside the binary, used when `./routes.toml` does not exist.
 pub const EMBEDDED: &str = include_str!("../../routes.toml");
@@ -83,8 +83,20 @@ pub struct HttpBackend {
     pub origin: String,
     /// The path the service root maps to, without a trailing slash (may be empty).
     pub base_path: String,
-    /// A pooled client with this backend's TLS identity.
-    pub client: HttpClient,
+    /// The client certificate presented to an HTTPS backend, when routes.toml gives one.
+    pub identity: Option<ClientIdentity>,
+}
+
+/// A client certificate and key for the second TLS leg (`client_cert`, `client_key`), read and
+/// checked when routes.toml is loaded. The forwarder builds one pooled client per identity.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// Distinct per identity within one registry, from 0: the forwarder's index for it.
+    pub index: usize,
+    /// The PEM certificate chain.
+    pub cert: PathBuf,
+    /// The PEM private key.
+    pub key: PathBuf,
 }
 
 /// An MHS record: a service root registered for some interactions, and its backend.
@@ -176,13 +188,26 @@ impl Registry {
         self.providers.values()
     }
 
+    /// Every client identity the backends present, in `ClientIdentity::index` order.
+    pub fn identities(&self) -> Vec<&ClientIdentity> {
+        let mut identities: Vec<&ClientIdentity> = self
+            .providers()
+            .flat_map(|p| &p.endpoints)
+            .filter_map(|e| match &e.backend {
+                Backend::Http(http) => http.identity.as_ref(),
+                Backend::Demo => None,
+            })
+            .collect();
+        identities.sort_by_key(|identity| identity.index);
+        identities
+    }
+
     /// Parses and validates routes.toml; every problem is reported, each with its line.
     pub fn parse(
         file: &str,
         source: &str,
         interactions: &Arc<Interactions>,
         catalog: &ErrorCatalog,
-        clients: &Clients,
     ) -> Result<Self, ConfigError> {
         let raw: RawRoutes =
             toml::from_str(source).map_err(|e| ConfigError::toml(file, source, &e))?;
@@ -234,6 +259,8 @@ impl Registry {
         }
 
         let mut providers = HashMap::new();
+        // Counts the client identities met, so each gets its index for the forwarder.
+        let mut identities = 0;
         for (i, raw_provider) in raw.provider.into_iter().enumerate() {
             let key = |f: &str| format!("provider[{i}].{f}");
             let owner = format!("provider \"{}\"", raw_provider.name);
@@ -270,7 +297,7 @@ impl Registry {
                         by_interaction.insert(k, j);
                     }
                 }
-                let backend = parse_backend(&mut p, &e, &key, clients);
+                let backend = parse_backend(&mut p, &e, &key, &mut identities);
                 let jwt = parse_jwt(&mut p, &e, &key);
                 endpoints.push(Endpoint {
                     service_root: e.service_root.into_inner(),
@@ -429,7 +456,7 @@ fn parse_backend(
     p: &mut Problems,
     e: &RawEndpoint,
     key: &dyn Fn(&str) -> String,
-    clients: &Clients,
+    identities: &mut usize,
 ) -> Backend {
     let text = e.backend.get_ref();
     if text == "builtin:demo" {
@@ -448,14 +475,24 @@ fn parse_backend(
             return Backend::Demo;
         }
     };
-    let client = match (&e.client_cert, &e.client_key) {
-        (None, None) => clients.shared(),
+    let identity = match (&e.client_cert, &e.client_key) {
+        (None, None) => None,
         (Some(cert), Some(key_file)) => {
-            match clients.with_identity(cert.get_ref(), key_file.get_ref()) {
-                Ok(client) => client,
-                Err(message) => {
-                    p.at(cert.span(), key("client_cert"), message);
-                    clients.shared()
+            let read = pem::load_certs(cert.get_ref())
+                .map(drop)
+                .and_then(|()| pem::load_key(key_file.get_ref()).map(drop));
+            match read {
+                Ok(()) => {
+                    *identities += 1;
+                    Some(ClientIdentity {
+                        index: *identities - 1,
+                        cert: cert.get_ref().clone(),
+                        key: key_file.get_ref().clone(),
+                    })
+                }
+                Err(e) => {
+                    p.at(cert.span(), key("client_cert"), e.to_string());
+                    None
                 }
             }
         }
@@ -465,7 +502,7 @@ fn parse_backend(
                 key("client_key"),
                 "client_cert needs client_key (the PEM private key) beside it",
             );
-            clients.shared()
+            None
         }
         (None, Some(k)) => {
             p.at(
@@ -473,13 +510,13 @@ fn parse_backend(
                 key("client_cert"),
                 "client_key needs client_cert (the PEM certificate) beside it",
             );
-            clients.shared()
+            None
         }
     };
     let origin = url.origin().ascii_serialization();
     Backend::Http(HttpBackend {
         origin,
         base_path: url.path().trim_end_matches('/').to_owned(),
-        client,
+        identity,
     })
 }

@@ -11,7 +11,18 @@ use serde::Deserialize;
 
 use crate::config::jwt::{JwtMode, Policy};
 use crate::config::problems::{ConfigError, Problem};
-use crate::proxy::tls::ClientAuth;
+
+/// Whether the listener asks for a client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// A certificate chaining to `ca.pem` is required (as on Spine).
+    Required,
+    /// A certificate is verified when sent, but not required.
+    Optional,
+    /// No certificate is asked for.
+    None,
+}
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]

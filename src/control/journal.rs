@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::config::errors::TRACE_ID;
-use crate::proxy::trail::Trail;
+use crate::control::trail::Trail;
+use crate::wire::headers::TRACE_ID;
 
 /// What arrived: the method, the path and the SSP headers, exactly as sent. Header values
 /// and the URI are reference-counted, so taking them is cheap; they live as long as the

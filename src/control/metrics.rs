@@ -114,12 +114,12 @@ impl Metrics {
         &self.open_connections
     }
 
-    /// Counts one finished request. `interaction` is the `Ssp-InteractionID` as sent;
+    /// Counts one finished request. `interaction` is what `Ssp-InteractionID` named;
     /// `status` is `None` when the connection was dropped on purpose; `error` is the
     /// catalogue id that answered.
     pub fn record(
         &self,
-        interaction: Option<&str>,
+        interaction: Option<InteractionKey>,
         status: Option<StatusCode>,
         error: Option<&str>,
         elapsed: Duration,
@@ -138,9 +138,7 @@ impl Metrics {
         let Some(status) = status else { return };
         let key = RequestKey {
             // Only catalogue interactions become labels, so a client cannot grow the set.
-            interaction: interaction
-                .and_then(|id| self.interactions.get(id))
-                .map(|i| i.key),
+            interaction,
             status: status.as_u16(),
             // An id the catalogue lacks is rendered as internal-server-error; count it so.
             error: error.map(|id| {
@@ -334,14 +332,14 @@ mod tests {
         let m = metrics(true);
         for _ in 0..2 {
             m.record(
-                Some(METADATA),
+                Some(m.interactions.get(METADATA).unwrap().key),
                 Some(StatusCode::OK),
                 None,
                 Duration::from_millis(3),
             );
         }
         m.record(
-            Some("urn:made:up"),
+            None,
             Some(StatusCode::FORBIDDEN),
             Some(ids::SENDER_NOT_AUTHORISED),
             Duration::from_secs(60),
@@ -374,7 +372,8 @@ mod tests {
     #[test]
     fn off_records_nothing_but_still_renders_the_gauge() {
         let m = metrics(false);
-        m.record(Some(METADATA), Some(StatusCode::OK), None, Duration::ZERO);
+        let metadata = m.interactions.get(METADATA).unwrap().key;
+        m.record(Some(metadata), Some(StatusCode::OK), None, Duration::ZERO);
         let _held = m.open_connections().hold();
         let text = m.render();
         assert!(!text.contains("ssp_sim_requests_total{"), "{text}");

@@ -1,9 +1,8 @@
-//! The control plane: what makes ssp-sim a test tool rather than a proxy. Faults that answer
-//! on demand, the journal of recent requests, Prometheus metrics, routes reload, and the
-//! admin API that exposes them.
+//! What makes ssp-sim a test tool rather than a proxy, as state the gateway consults and
+//! records into: faults that answer on demand, the journal of recent requests, and Prometheus
+//! metrics. The admin API (`crate::admin`) exposes them.
 
-pub mod admin;
 pub mod faults;
 pub mod journal;
 pub mod metrics;
-pub mod reload;
+pub mod trail;

@@ -99,15 +99,8 @@ party_key = "A20047-821870"
             .unwrap(),
         );
         let catalog = crate::config::errors::ErrorCatalog::embedded().unwrap();
-        let clients = crate::proxy::forwarder::Clients::new(None).unwrap();
-        crate::config::routes::Registry::parse(
-            "routes.toml",
-            &routes,
-            &interactions,
-            &catalog,
-            &clients,
-        )
-        .map_err(|e| e.to_string())
+        crate::config::routes::Registry::parse("routes.toml", &routes, &interactions, &catalog)
+            .map_err(|e| e.to_string())
     }
 
     #[test]

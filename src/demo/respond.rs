@@ -5,12 +5,12 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, LOCATION};
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::config::errors::{FHIR_JSON_UTF8, FHIR_XML_UTF8};
 use crate::config::rejection::Rejection;
 use crate::demo::errors::{reject, INTERNAL_SERVER_ERROR};
 use crate::demo::{fhir, profiles};
-use crate::spine::media_type::Format;
 use crate::wire::body::{self, Body};
+use crate::wire::format::Format;
+use crate::wire::format::{FHIR_JSON_UTF8, FHIR_XML_UTF8};
 use crate::wire::xml;
 
 /// A successful answer: a resource, its status, and where a created resource lives.

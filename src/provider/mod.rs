@@ -15,12 +15,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, Method};
 
-use crate::config::errors::header_text;
 use crate::config::interactions::{Interaction, Interactions};
 use crate::config::jwt::{JwtMode, Policy};
 use crate::config::rejection::Rejection;
 use crate::config::routes::Endpoint;
-use crate::proxy::trail::Trail;
+use crate::wire::headers::header_text;
 use findings::Findings;
 
 /// The response header that lists, in `report` mode, every rule the request broke.
@@ -42,6 +41,16 @@ pub struct ProviderRequest<'a> {
 pub struct Warnings(Vec<String>);
 
 impl Warnings {
+    /// How many rules were reported broken.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no rule was reported broken.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Adds one `Ssp-Sim-Warnings` field line per broken rule.
     pub fn apply(&self, headers: &mut HeaderMap) {
         for line in &self.0 {
@@ -50,39 +59,43 @@ impl Warnings {
     }
 }
 
-/// Runs check 10 as the endpoint's mode says and records it on the trail: `enforce` answers
-/// with the rejection, `report` returns the warnings for the response.
-pub fn run(
-    policy: &Policy,
-    request: &ProviderRequest,
-    trail: &mut Trail,
-) -> Result<Warnings, Rejection> {
+/// What check 10 let through: the rules `report` mode found broken (for the response header)
+/// and, when there is something to say, a note for the trail.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// The `Ssp-Sim-Warnings` lines.
+    pub warnings: Warnings,
+    /// Why the request passed with something to say (mode off, notices, report mode).
+    pub note: Option<String>,
+}
+
+impl Verdict {
+    fn noted(note: impl Into<String>) -> Self {
+        Self {
+            warnings: Warnings::default(),
+            note: Some(note.into()),
+        }
+    }
+}
+
+/// Check 10, as the endpoint's mode says: in `enforce` mode a broken rule refuses with
+/// 400 `bad-request` or 422 `invalid-resource` (every broken rule listed); in `report` mode
+/// the request passes with the broken rules as warnings; `off` skips it.
+pub fn run(policy: &Policy, request: &ProviderRequest) -> Result<Verdict, Rejection> {
     let mode = request.endpoint.jwt.mode.unwrap_or(policy.mode);
     if mode == JwtMode::Off {
-        trail.note("provider", true, "not checked: jwt mode off");
-        return Ok(Warnings::default());
+        return Ok(Verdict::noted("not checked: jwt mode off"));
     }
     let findings = inspect(policy, request, unix_now());
     let lines = findings.lines();
     match (mode, findings.rejection()) {
-        (JwtMode::Report, _) if !lines.is_empty() => {
-            tracing::warn!(
-                broken = %lines.join(" | "),
-                "provider checks failed; forwarding anyway (jwt mode report)"
-            );
-            trail.note(
-                "provider",
-                true,
-                format!("reported, not enforced: {}", lines.join("; ")),
-            );
-            Ok(Warnings(lines))
-        }
-        (JwtMode::Enforce, Some(rejection)) => trail.check("provider", Err(rejection)),
-        _ if !findings.notices.is_empty() => {
-            trail.note("provider", true, lines.join("; "));
-            Ok(Warnings::default())
-        }
-        _ => trail.check("provider", Ok(Warnings::default())),
+        (JwtMode::Report, _) if !lines.is_empty() => Ok(Verdict {
+            note: Some(format!("reported, not enforced: {}", lines.join("; "))),
+            warnings: Warnings(lines),
+        }),
+        (JwtMode::Enforce, Some(rejection)) => Err(rejection),
+        _ if !findings.notices.is_empty() => Ok(Verdict::noted(lines.join("; "))),
+        _ => Ok(Verdict::default()),
     }
 }
 
@@ -182,34 +195,34 @@ mod tests {
                 interactions: &c,
                 endpoint: &e,
             };
-            let mut trail = Trail::default();
             let policy = Policy {
                 mode: policy_mode,
                 ..Policy::default()
             };
-            let result = run(&policy, &request, &mut trail).map(|w| {
+            let result = run(&policy, &request);
+            let note = result.as_ref().ok().and_then(|v| v.note.clone());
+            let result = result.map(|v| {
                 let mut h = HeaderMap::new();
-                w.apply(&mut h);
+                v.warnings.apply(&mut h);
                 h
             });
-            (result, trail.checks[0].clone())
+            (result, note)
         };
-        let (result, record) = run_with(JwtMode::Enforce, None);
+        let (result, _) = run_with(JwtMode::Enforce, None);
         assert!(result
             .unwrap_err()
             .to_string()
             .contains("Authorization header is missing"));
-        assert!(!record.ok);
-        let (result, record) = run_with(JwtMode::Enforce, Some(JwtMode::Report));
+        let (result, note) = run_with(JwtMode::Enforce, Some(JwtMode::Report));
         let h = result.unwrap();
         assert_eq!(
             h.get(WARNINGS_HEADER).unwrap(),
             "authorization: Authorization header is missing; send Authorization: Bearer <JWT>"
         );
-        assert!(record.ok && record.detail.unwrap().starts_with("reported, not enforced"));
-        let (result, record) = run_with(JwtMode::Report, Some(JwtMode::Off));
+        assert!(note.unwrap().starts_with("reported, not enforced"));
+        let (result, note) = run_with(JwtMode::Report, Some(JwtMode::Off));
         assert!(result.unwrap().is_empty());
-        assert_eq!(record.detail.as_deref(), Some("not checked: jwt mode off"));
+        assert_eq!(note.as_deref(), Some("not checked: jwt mode off"));
     }
 
     #[test]

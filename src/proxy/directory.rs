@@ -14,8 +14,8 @@ use crate::config::interactions::Interaction;
 use crate::config::rejection::{ids, Rejection};
 use crate::config::routes::{Endpoint, Provider, Registry};
 use crate::proxy::forwarder::Peer;
-use crate::spine::media_type::Format;
 use crate::wire::body::{self, Body};
+use crate::wire::format::Format;
 use crate::wire::systems::ODS_CODE;
 
 /// The path of the directory, as on Spine (`https://api.service.nhs.uk/spine-directory/FHIR/R4`).

@@ -20,7 +20,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::RootCertStore;
 
-use crate::config::routes::HttpBackend;
+use crate::config::pem::load_roots;
+use crate::config::problems::ConfigError;
+use crate::config::routes::{HttpBackend, Registry};
 use crate::proxy::tls;
 use crate::wire::body::{self, Body, BoxError, RequestBody};
 
@@ -38,7 +40,7 @@ pub enum ForwardError {
     Request(#[from] http::Error),
 }
 
-/// The backend clients: one shared pool, plus one per client-certificate identity.
+/// The TLS material every backend client trusts: the public web PKI plus the dev CA.
 #[derive(Debug, Clone)]
 pub struct Clients {
     roots: RootCertStore,
@@ -49,22 +51,45 @@ impl Clients {
     /// Clients trusting the public web PKI plus the certificates of `ca` (the dev CA).
     pub fn new(ca: Option<&Path>) -> Result<Self, tls::TlsError> {
         let roots = match ca {
-            Some(path) => tls::load_roots(path)?,
+            Some(path) => load_roots(path)?,
             None => RootCertStore::empty(),
         };
         let shared = build(tls::client_config(&roots, None)?);
         Ok(Self { roots, shared })
     }
 
-    pub fn shared(&self) -> HttpClient {
-        self.shared.clone()
+    /// The pooled clients a registry's backends need: the shared one, and one per client
+    /// identity routes.toml names, built once when the routes are installed.
+    pub fn pool(&self, registry: &Registry) -> Result<Pool, ConfigError> {
+        let mut identified = Vec::new();
+        for identity in registry.identities() {
+            let config = tls::client_config(&self.roots, Some((&identity.cert, &identity.key)))
+                .map_err(|e| ConfigError::file(&registry.file, e.to_string()))?;
+            identified.push(build(config));
+        }
+        Ok(Pool {
+            shared: self.shared.clone(),
+            identified,
+        })
     }
+}
 
-    /// A client presenting a client certificate to HTTPS backends (TLS MA on the second leg).
-    pub fn with_identity(&self, cert: &Path, key: &Path) -> Result<HttpClient, String> {
-        tls::client_config(&self.roots, Some((cert, key)))
-            .map(build)
-            .map_err(|e| e.to_string())
+/// The clients of one registry's backends; replaced with the registry on reload.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    shared: HttpClient,
+    /// Indexed by `ClientIdentity::index`.
+    identified: Vec<HttpClient>,
+}
+
+impl Pool {
+    /// The client for `backend`: its identity's, else the shared one.
+    pub fn client(&self, backend: &HttpBackend) -> &HttpClient {
+        backend
+            .identity
+            .as_ref()
+            .and_then(|identity| self.identified.get(identity.index))
+            .unwrap_or(&self.shared)
     }
 }
 
@@ -94,6 +119,7 @@ pub struct Peer {
 /// Sends the request to the backend: the service root replaced by the backend's base, the rest
 /// of the path and the query byte for byte, hop-by-hop headers dropped, forwarding headers added.
 pub async fn forward(
+    client: &HttpClient,
     backend: &HttpBackend,
     request: Request<RequestBody>,
     rest: &str,
@@ -117,7 +143,7 @@ pub async fn forward(
     parts.version = http::Version::HTTP_11;
     let upstream = Request::from_parts(parts, body);
 
-    let response = tokio::time::timeout(timeout, backend.client.request(upstream))
+    let response = tokio::time::timeout(timeout, client.request(upstream))
         .await
         .map_err(|_| ForwardError::Timeout(timeout))??;
     let (mut parts, body) = response.into_parts();

@@ -1,8 +1,12 @@
-//! The life of one request through the SSP, as a straight line: the checks in the order of
-//! DESIGN.md section 4, then the backend, then the answer. Reading `route` is reading the flow.
+//! The life of one request through the SSP, as a fixed sequence of phases over one
+//! [`Context`]: the Spine checks in the order of DESIGN.md section 4, the faults, the
+//! provider-side checks, the provider or backend, then the answer and its recording. Reading
+//! [`Gateway::phases`] is reading the flow; each phase returns `Result<T, Rejection>` and is
+//! recorded on the context in one place, [`Context::check`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use http::{Request, Response};
@@ -12,26 +16,35 @@ use tracing::{field, Instrument};
 
 use crate::config::errors::ErrorCatalog;
 use crate::config::jwt::Policy;
+use crate::config::problems::ConfigError;
 use crate::config::rejection::{ids, Placeholder, Rejection};
-use crate::config::routes::{Backend, Registry};
+use crate::config::routes::{Backend, Endpoint, Provider, Registry};
 use crate::control::faults::{Effect, Faults, Stage, Subject};
 use crate::control::journal::{Entry, Head, Journal};
 use crate::control::metrics::{Gauge, Metrics};
 use crate::demo::{DemoCall, DemoProvider};
-use crate::provider::{ProviderRequest, Warnings};
+use crate::provider::{self, ProviderRequest, Warnings};
+use crate::proxy::context::Context;
 use crate::proxy::directory;
-use crate::proxy::forwarder::{self, Peer};
+use crate::proxy::forwarder::{self, Clients, Peer, Pool};
 use crate::proxy::listener::{Handler, Hangup};
-use crate::proxy::trail::Trail;
-use crate::spine::headers::SspHeaders;
-use crate::spine::target::TargetUrl;
-use crate::spine::{self, media_type::Format};
+use crate::spine::{self, headers::SspHeaders, target::TargetUrl};
 use crate::wire::body::{Body, RequestBody};
+
+/// The routes a request runs against: the mock SDS as loaded, and the pooled backend clients
+/// built for it. Swapped whole on reload.
+pub struct Routes {
+    /// routes.toml, validated.
+    pub registry: Registry,
+    /// One client per backend identity the registry names.
+    pub pool: Pool,
+}
 
 /// The SSP: the live registry, the error catalogue and the backends, with the faults,
 /// journal and metrics that make it a test tool.
 pub struct Gateway {
-    registry: ArcSwap<Registry>,
+    routes: ArcSwap<Routes>,
+    clients: Clients,
     catalog: ErrorCatalog,
     demo: DemoProvider,
     backend_timeout: Duration,
@@ -51,22 +64,6 @@ enum Stop {
     Hangup,
 }
 
-/// What `route` learns that shapes any answer, a refusal too: the format check 9 negotiated
-/// (provider errors are rendered in it) and check 10's warnings in report mode.
-struct Shape {
-    format: Format,
-    warnings: Warnings,
-}
-
-impl Default for Shape {
-    fn default() -> Self {
-        Self {
-            format: Format::Json,
-            warnings: Warnings::default(),
-        }
-    }
-}
-
 impl From<Rejection> for Stop {
     fn from(rejection: Rejection) -> Self {
         Stop::Reject(rejection)
@@ -74,18 +71,22 @@ impl From<Rejection> for Stop {
 }
 
 impl Gateway {
+    /// A gateway over `registry`, its backends reached through `clients`.
     pub fn new(
         registry: Registry,
+        clients: Clients,
         catalog: ErrorCatalog,
         demo: DemoProvider,
         backend_timeout: Duration,
-    ) -> Self {
+    ) -> Result<Self, ConfigError> {
         let faults = Faults::new();
         faults.set_declared(&registry.faults);
         // Recording is off until `with_recording` says how much of it to do.
         let metrics = Metrics::new(false, registry.interactions.clone(), &catalog);
-        Self {
-            registry: ArcSwap::from_pointee(registry),
+        let pool = clients.pool(&registry)?;
+        Ok(Self {
+            routes: ArcSwap::from_pointee(Routes { registry, pool }),
+            clients,
             catalog,
             demo,
             backend_timeout,
@@ -93,7 +94,7 @@ impl Gateway {
             faults,
             journal: Journal::new(0),
             metrics,
-        }
+        })
     }
 
     /// Sets the journal's size (0 turns it off) and whether metrics are counted.
@@ -101,7 +102,7 @@ impl Gateway {
         self.journal = Journal::new(journal_size);
         self.metrics = Metrics::new(
             metrics,
-            self.registry.load().interactions.clone(),
+            self.routes.load().registry.interactions.clone(),
             &self.catalog,
         );
         self
@@ -113,53 +114,191 @@ impl Gateway {
         self
     }
 
-    /// The registry new requests use.
-    pub fn registry(&self) -> Arc<Registry> {
-        self.registry.load_full()
+    /// The routes new requests use.
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes.load_full()
     }
 
-    /// Replaces the registry: requests in flight finish on the one they started with. The
-    /// faults the new routes declare replace the old ones'.
-    pub fn swap_registry(&self, registry: Registry) {
+    /// Installs new routes, with clients built for their backends: requests in flight finish
+    /// on the ones they started with. The faults the new routes declare replace the old ones'.
+    pub fn install(&self, registry: Registry) -> Result<(), ConfigError> {
+        let pool = self.clients.pool(&registry)?;
         self.faults.set_declared(&registry.faults);
-        self.registry.store(Arc::new(registry));
+        self.routes.store(Arc::new(Routes { registry, pool }));
+        Ok(())
     }
 
+    /// The error catalogue every refusal is rendered from.
     pub fn catalog(&self) -> &ErrorCatalog {
         &self.catalog
     }
 
+    /// The installed fault rules.
     pub fn faults(&self) -> &Faults {
         &self.faults
     }
 
+    /// The recent requests.
     pub fn journal(&self) -> &Journal {
         &self.journal
     }
 
+    /// The Prometheus counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
+    /// A request's phases, in order; the first refusal (or a fault's answer) ends it.
+    async fn phases(
+        &self,
+        ctx: &mut Context<'_>,
+        mut request: Request<RequestBody>,
+    ) -> Result<Response<Body>, Stop> {
+        let routes = ctx.routes;
+        let registry = &routes.registry;
+        if directory::serves(request.uri()) {
+            return Ok(self.directory(ctx, &request));
+        }
+        // Checks 2-4: what the request is.
+        ctx.check("method", spine::method::check(request.method()))?;
+        let target = ctx.check("target", spine::target::parse(request.uri()))?;
+        let declared = ctx.interaction.map(|i| i.key);
+        let ssp = ctx.check(
+            "headers",
+            spine::headers::parse(request.headers(), declared),
+        )?;
+        identified(&ssp, registry);
+        // Faults that answer as the SSP's own checks would.
+        self.fault(Stage::Spine, ctx, (&ssp, &target), &mut request)
+            .await?;
+        // Checks 5-9: who may send what to whom, where, in which format.
+        let consumer = ctx.check("sender", spine::sender::check(registry, &ssp))?;
+        ctx.consumer = Some(consumer);
+        let (provider, endpoint) = ctx.check("receiver", spine::receiver::check(registry, &ssp))?;
+        ctx.provider = Some((provider, endpoint));
+        ctx.check("fot", spine::fot::check(consumer, &ssp))?;
+        let rest = ctx.check("endpoint", spine::endpoint::check(&target, endpoint))?;
+        let format = spine::media_type::check(request.headers(), request.uri().query());
+        ctx.format = ctx.check("media_type", format)?;
+        // Check 10: what the provider would refuse.
+        ctx.warnings = self.provider_checks(ctx, &request, rest)?;
+        // Faults that answer where the provider would.
+        self.fault(Stage::Backend, ctx, (&ssp, &target), &mut request)
+            .await?;
+        // Check 11: the provider answers.
+        self.provider(ctx, request, (provider, endpoint), (&target, rest))
+            .await
+    }
+
+    /// The mock SDS's FHIR API, served beside the SSP.
+    fn directory<B>(&self, ctx: &mut Context<'_>, request: &Request<B>) -> Response<Body> {
+        let response = directory::answer(&ctx.routes.registry, &self.catalog, request, ctx.peer);
+        let status = response.status();
+        ctx.trail.note(
+            "directory",
+            status.is_success(),
+            format!("SDS lookup answered {status}"),
+        );
+        response
+    }
+
+    /// Check 10, as the endpoint's JWT mode says.
+    fn provider_checks(
+        &self,
+        ctx: &mut Context<'_>,
+        request: &Request<RequestBody>,
+        rest: &str,
+    ) -> Result<Warnings, Rejection> {
+        let (interaction, (_, endpoint)) = ctx
+            .interaction
+            .zip(ctx.provider)
+            .expect("checks 4 and 6 passed, so the interaction and the endpoint are known");
+        let checked = provider::run(
+            &self.provider_checks,
+            &ProviderRequest {
+                headers: request.headers(),
+                method: request.method(),
+                rest,
+                interaction,
+                interactions: &ctx.routes.registry.interactions,
+                endpoint,
+            },
+        );
+        let verdict = ctx.check_noted("provider", checked, |v| v.note.clone())?;
+        if !verdict.warnings.is_empty() {
+            tracing::warn!(
+                broken = verdict.warnings.len(),
+                "provider checks failed; forwarding anyway (jwt mode report)"
+            );
+        }
+        Ok(verdict.warnings)
+    }
+
+    /// Check 11: the built-in demo provider, or the backend over the pooled clients.
+    async fn provider(
+        &self,
+        ctx: &mut Context<'_>,
+        request: Request<RequestBody>,
+        (provider, endpoint): (&Provider, &Endpoint),
+        (target, rest): (&TargetUrl, &str),
+    ) -> Result<Response<Body>, Stop> {
+        let interaction = ctx
+            .interaction
+            .expect("check 4 passed, so the interaction is known");
+        match &endpoint.backend {
+            Backend::Demo => Ok(self
+                .demo
+                .handle(DemoCall {
+                    provider,
+                    endpoint,
+                    interaction,
+                    rest,
+                    format: ctx.format,
+                    request,
+                })
+                .await?),
+            Backend::Http(backend) => {
+                let client = ctx.routes.pool.client(backend);
+                let forwarded = forwarder::forward(
+                    client,
+                    backend,
+                    request,
+                    rest,
+                    ctx.peer,
+                    self.backend_timeout,
+                )
+                .await
+                .map_err(|e| {
+                    self.metrics.backend_error();
+                    tracing::warn!(target_url = target.as_str(), error = %e, "backend failed");
+                    Rejection::new(ids::ERROR_COMMUNICATING)
+                        .with(Placeholder::TargetUrl, target.as_str())
+                        .with(Placeholder::Diagnostics, e.to_string())
+                });
+                Ok(ctx.check("forward", forwarded)?)
+            }
+        }
+    }
+
     /// Lets the first fault of `stage` that matches act on the request: a delay waits and
-    /// lets it go on; any other effect ends it. Recorded on the trail as the `fault` step.
-    async fn inject(
+    /// lets it go on; any other effect ends it. Recorded on the trail as the `fault` phase.
+    async fn fault(
         &self,
         stage: Stage,
-        (registry, ssp, target): (&Registry, &SspHeaders, &TargetUrl),
+        ctx: &mut Context<'_>,
+        (ssp, target): (&SspHeaders, &TargetUrl),
         request: &mut Request<RequestBody>,
-        trail: &mut Trail,
     ) -> Result<(), Stop> {
         if !self.faults.armed(stage) {
             return Ok(());
         }
-        let at = Subject::new(registry, ssp, target);
+        let at = Subject::new(&ctx.routes.registry, ssp, target);
         let Some(fault) = self.faults.take(stage, &at, request).await else {
             return Ok(());
         };
         self.metrics.fault_fired();
         let effect = fault.effect(&at);
-        trail.note(
+        ctx.trail.note(
             "fault",
             matches!(effect, Effect::Delay(_)),
             fault.describe(),
@@ -175,126 +314,13 @@ impl Gateway {
         }
     }
 
-    /// Runs the checks, the faults and the backend call; a refusal, or a fault's answer, comes
-    /// back as the `Stop` that ends the request.
-    /// Each check's result is written to `trail`, and what shapes any answer to `shape`.
-    async fn route(
+    /// The answer to a request that ended in `result`, with the report-mode warnings, logged.
+    fn answer(
         &self,
-        mut request: Request<RequestBody>,
-        peer: Peer,
-        trail: &mut Trail,
-        shape: &mut Shape,
-    ) -> Result<Response<Body>, Stop> {
-        let span = tracing::Span::current();
-        trail.check("method", spine::method::check(request.method()))?;
-        let target = trail.check("target", spine::target::parse(request.uri()))?;
-        let registry = self.registry.load_full();
-        let ssp = trail.check(
-            "headers",
-            spine::headers::parse(request.headers(), &registry.interactions),
-        )?;
-        let interaction = registry.interactions.by_key(ssp.interaction);
-        span.record("from", ssp.from.as_str());
-        span.record("to", ssp.to.as_str());
-        span.record("interaction", interaction.id.as_str());
-        let identified = (&*registry, &ssp, &target);
-        self.inject(Stage::Spine, identified, &mut request, trail)
-            .await?;
-        let consumer = trail.check("sender", spine::sender::check(&registry, &ssp))?;
-        let (provider, endpoint) =
-            trail.check("receiver", spine::receiver::check(&registry, &ssp))?;
-        trail.check("fot", spine::fot::check(consumer, &ssp))?;
-        let rest = trail.check("endpoint", spine::endpoint::check(&target, endpoint))?;
-        shape.format = trail.check(
-            "media_type",
-            spine::media_type::check(request.headers(), request.uri().query()),
-        )?;
-        let format = shape.format;
-        shape.warnings = crate::provider::run(
-            &self.provider_checks,
-            &ProviderRequest {
-                headers: request.headers(),
-                method: request.method(),
-                rest,
-                interaction,
-                interactions: &registry.interactions,
-                endpoint,
-            },
-            trail,
-        )?;
-        self.inject(Stage::Backend, identified, &mut request, trail)
-            .await?;
-
-        match &endpoint.backend {
-            Backend::Demo => Ok(self
-                .demo
-                .handle(DemoCall {
-                    provider,
-                    endpoint,
-                    interaction,
-                    rest,
-                    format,
-                    request,
-                })
-                .await?),
-            Backend::Http(backend) => {
-                let forwarded =
-                    forwarder::forward(backend, request, rest, peer, self.backend_timeout).await;
-                let forwarded = trail.check(
-                    "forward",
-                    forwarded.map_err(|e| {
-                        self.metrics.backend_error();
-                        tracing::warn!(target_url = target.as_str(), error = %e, "backend failed");
-                        Rejection::new(ids::ERROR_COMMUNICATING)
-                            .with(Placeholder::TargetUrl, target.as_str())
-                            .with(Placeholder::Diagnostics, e.to_string())
-                    }),
-                )?;
-                Ok(forwarded)
-            }
-        }
-    }
-}
-
-impl Handler for Gateway {
-    async fn handle(
-        self: Arc<Self>,
-        request: Request<Incoming>,
-        peer: Peer,
-    ) -> Result<Response<Body>, Hangup> {
-        if directory::serves(request.uri()) {
-            return Ok(directory::answer(
-                &self.registry(),
-                &self.catalog,
-                &request,
-                peer,
-            ));
-        }
-        let received = SystemTime::now();
-        let started = Instant::now();
-        let head = Head::of(&request);
-        let span = tracing::info_span!(
-            "request",
-            trace_id = head.trace_id().and_then(|t| t.to_str().ok()).unwrap_or(""),
-            method = %request.method(),
-            from = field::Empty,
-            to = field::Empty,
-            interaction = field::Empty,
-        );
-        let mut trail = Trail::default();
-        let mut shape = Shape::default();
-        let result = self
-            .route(
-                request.map(BodyExt::boxed_unsync),
-                peer,
-                &mut trail,
-                &mut shape,
-            )
-            .instrument(span.clone())
-            .await;
-        let _entered = span.enter();
-        let elapsed = started.elapsed();
-        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        ctx: &Context<'_>,
+        result: Result<Response<Body>, Stop>,
+    ) -> (Result<Response<Body>, Hangup>, Option<Cow<'static, str>>) {
+        let elapsed_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
         let (mut answer, error) = match result {
             Ok(response) => {
                 tracing::info!(status = response.status().as_u16(), elapsed_ms, "forwarded");
@@ -311,7 +337,7 @@ impl Handler for Gateway {
             Err(Stop::Reject(rejection)) => {
                 let response = self
                     .catalog
-                    .render(&rejection, head.trace_id(), shape.format);
+                    .render(&rejection, ctx.head.trace_id(), ctx.format);
                 tracing::info!(status = response.status().as_u16(), error = %rejection, elapsed_ms, "refused");
                 (Ok(response), Some(rejection.error))
             }
@@ -321,19 +347,73 @@ impl Handler for Gateway {
             }
         };
         if let Ok(response) = &mut answer {
-            shape.warnings.apply(response.headers_mut());
+            ctx.warnings.apply(response.headers_mut());
         }
+        (answer, error)
+    }
+
+    /// Counts the request and keeps it in the journal.
+    fn record(
+        &self,
+        ctx: Context<'_>,
+        answer: &Result<Response<Body>, Hangup>,
+        error: Option<Cow<'static, str>>,
+    ) {
         let status = answer.as_ref().ok().map(Response::status);
-        self.metrics
-            .record(head.interaction(), status, error.as_deref(), elapsed);
+        let elapsed = ctx.started.elapsed();
+        self.metrics.record(
+            ctx.interaction.map(|i| i.key),
+            status,
+            error.as_deref(),
+            elapsed,
+        );
         self.journal.record(Entry {
-            received,
-            head,
-            trail,
+            received: ctx.received,
+            head: ctx.head,
+            trail: ctx.trail,
             status,
             error,
             duration: elapsed,
         });
+    }
+}
+
+/// Names the parties on the request's span, once check 4 has read them.
+fn identified(ssp: &SspHeaders, registry: &Registry) {
+    let span = tracing::Span::current();
+    span.record("from", ssp.from.as_str());
+    span.record("to", ssp.to.as_str());
+    span.record(
+        "interaction",
+        registry.interactions.by_key(ssp.interaction).id.as_str(),
+    );
+}
+
+impl Handler for Gateway {
+    async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        peer: Peer,
+    ) -> Result<Response<Body>, Hangup> {
+        let routes = self.routes.load_full();
+        let head = Head::of(&request);
+        let span = tracing::info_span!(
+            "request",
+            trace_id = head.trace_id().and_then(|t| t.to_str().ok()).unwrap_or(""),
+            method = %request.method(),
+            from = field::Empty,
+            to = field::Empty,
+            interaction = field::Empty,
+        );
+        let declared = spine::headers::declared(request.headers(), &routes.registry.interactions);
+        let mut ctx = Context::new(&routes, peer, head, declared);
+        let result = self
+            .phases(&mut ctx, request.map(BodyExt::boxed_unsync))
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        let (answer, error) = self.answer(&ctx, result);
+        self.record(ctx, &answer, error);
         answer
     }
 

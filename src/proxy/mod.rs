@@ -2,9 +2,9 @@
 //! phases (`gateway`, recording each on its `trail`), and send it on (`forwarder`); the mock
 //! SDS lookups (`directory`) are served on the same listener.
 
+pub mod context;
 pub mod directory;
 pub mod forwarder;
 pub mod gateway;
 pub mod listener;
 pub mod tls;
-pub mod trail;

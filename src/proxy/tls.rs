@@ -11,36 +11,23 @@ use std::sync::Arc;
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use serde::Deserialize;
 
-use crate::cli::certs::CertPaths;
-
-/// Whether the listener asks for a client certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientAuth {
-    /// A certificate chaining to `ca.pem` is required (as on Spine).
-    Required,
-    /// A certificate is verified when sent, but not required.
-    Optional,
-    /// No certificate is asked for.
-    None,
-}
+use crate::config::pem::{load_certs, load_key, load_roots, PemError};
+use crate::config::settings::ClientAuth;
 
 /// Reading or using TLS material failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("{path}: cannot read PEM: {message}")]
-    Pem { path: PathBuf, message: String },
-    #[error("{path}: holds no {what}")]
-    Empty { path: PathBuf, what: &'static str },
+    /// A PEM file could not be read.
+    #[error(transparent)]
+    Pem(#[from] PemError),
+    /// rustls refused the material (e.g. a key that does not fit its certificate).
     #[error("{path}: {source}")]
     Rustls {
         path: PathBuf,
         source: rustls::Error,
     },
+    /// The client-certificate verifier could not be built from `ca.pem`.
     #[error("{path}: cannot build a client verifier: {message}")]
     Verifier { path: PathBuf, message: String },
 }
@@ -73,44 +60,19 @@ pub fn provider() -> Arc<CryptoProvider> {
     })
 }
 
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| TlsError::Pem {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::Empty {
-            path: path.to_owned(),
-            what: "CERTIFICATE",
-        });
-    }
-    Ok(certs)
+/// The files the listener's TLS config is made of (see `cli::certs::CertPaths`).
+pub struct ServerFiles {
+    /// The CA client certificates must chain to.
+    pub ca: PathBuf,
+    /// The server's certificate chain.
+    pub cert: PathBuf,
+    /// The server's private key.
+    pub key: PathBuf,
 }
 
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::Pem {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
-}
-
-/// A root store holding every certificate of a PEM file.
-pub fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
-    let mut roots = RootCertStore::empty();
-    for cert in load_certs(path)? {
-        roots.add(cert).map_err(|source| TlsError::Rustls {
-            path: path.to_owned(),
-            source,
-        })?;
-    }
-    Ok(roots)
-}
-
-/// The listener's TLS config, from a certificate directory.
+/// The listener's TLS config.
 pub fn server_config(
-    paths: &CertPaths,
+    files: &ServerFiles,
     client_auth: ClientAuth,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = ServerConfig::builder_with_provider(provider())
@@ -119,7 +81,7 @@ pub fn server_config(
     let builder = match client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Required | ClientAuth::Optional => {
-            let ca = paths.ca();
+            let ca = files.ca.clone();
             let verifier =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(load_roots(&ca)?), provider());
             let verifier = if client_auth == ClientAuth::Optional {
@@ -135,9 +97,9 @@ pub fn server_config(
         }
     };
     let mut config = builder
-        .with_single_cert(load_certs(&paths.server())?, load_key(&paths.server_key())?)
+        .with_single_cert(load_certs(&files.cert)?, load_key(&files.key)?)
         .map_err(|source| TlsError::Rustls {
-            path: paths.server_key(),
+            path: files.key.clone(),
             source,
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

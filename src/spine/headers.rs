@@ -2,9 +2,12 @@
 
 use http::HeaderMap;
 
-use crate::config::interactions::{InteractionKey, Interactions};
+use crate::config::interactions::{Interaction, InteractionKey, Interactions};
 use crate::config::rejection::Rejection;
 use crate::config::routes::Asid;
+
+/// The header naming the interaction.
+const INTERACTION_ID: &str = "ssp-interactionid";
 
 /// What the SSP headers declare, once checked.
 #[derive(Debug, Clone)]
@@ -15,8 +18,26 @@ pub struct SspHeaders {
     pub interaction: InteractionKey,
 }
 
-/// Parses the four SSP headers; every problem is named, not only the first.
-pub fn parse(headers: &HeaderMap, interactions: &Interactions) -> Result<SspHeaders, Rejection> {
+/// The catalogue interaction `Ssp-InteractionID` names, if it names one. Looked up once, when
+/// the request arrives, so that even a request refused before check 4 is counted under it.
+pub fn declared<'i>(
+    headers: &HeaderMap,
+    interactions: &'i Interactions,
+) -> Option<&'i Interaction> {
+    headers
+        .get(INTERACTION_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|id| interactions.get(id.trim()))
+}
+
+/// Check 4: parses the four SSP headers; every problem is named, not only the first.
+/// `declared` is what [`declared`] found for `Ssp-InteractionID`.
+///
+/// Refuses with 400 `bad-request`, the diagnostics naming each missing or malformed header.
+pub fn parse(
+    headers: &HeaderMap,
+    declared: Option<InteractionKey>,
+) -> Result<SspHeaders, Rejection> {
     let mut problems = Vec::new();
     let mut value = |name: &str| -> Option<&str> {
         match headers.get(name).map(|v| v.to_str()) {
@@ -34,7 +55,7 @@ pub fn parse(headers: &HeaderMap, interactions: &Interactions) -> Result<SspHead
     let trace = value("ssp-traceid");
     let from = value("ssp-from");
     let to = value("ssp-to");
-    let interaction = value("ssp-interactionid");
+    let interaction = value(INTERACTION_ID);
 
     let trace_id = trace.and_then(|t| match uuid::Uuid::try_parse(t) {
         Ok(_) => Some(t.to_owned()),
@@ -56,8 +77,8 @@ pub fn parse(headers: &HeaderMap, interactions: &Interactions) -> Result<SspHead
     };
     let from = asid("Ssp-From", from);
     let to = asid("Ssp-To", to);
-    let interaction = interaction.and_then(|id| match interactions.get(id) {
-        Some(i) => Some(i.key),
+    let interaction = interaction.and_then(|id| match declared {
+        Some(key) => Some(key),
         None => {
             problems.push(format!(
                 "Ssp-InteractionID header `{id}` is not a GP Connect interaction ID (e.g. urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1)"
@@ -96,6 +117,11 @@ mod tests {
         Interactions::parse("interactions.toml", EMBEDDED).unwrap()
     }
 
+    /// Check 4 as the gateway runs it: the interaction looked up first.
+    fn check(h: &HeaderMap) -> Result<SspHeaders, Rejection> {
+        parse(h, declared(h, &catalog()).map(|i| i.key))
+    }
+
     #[test]
     fn well_formed_headers_pass() {
         let h = headers(&[
@@ -107,7 +133,7 @@ mod tests {
                 "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1",
             ),
         ]);
-        let ssp = parse(&h, &catalog()).unwrap();
+        let ssp = check(&h).unwrap();
         assert_eq!(ssp.from.as_str(), "200000000359");
     }
 
@@ -118,7 +144,7 @@ mod tests {
             ("ssp-from", "20000000035x"),
             ("ssp-interactionid", "urn:x"),
         ]);
-        let err = parse(&h, &catalog()).unwrap_err();
+        let err = check(&h).unwrap_err();
         let d = err.value(Placeholder::Diagnostics).unwrap();
         assert!(d.contains("Ssp-TraceID header must be a UUID"), "{d}");
         assert!(d.contains("Ssp-From header must be an ASID"), "{d}");

@@ -6,13 +6,7 @@ use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::HeaderMap;
 
 use crate::config::rejection::{ids, Placeholder, Rejection};
-
-/// The serialisation a response is wanted in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Json,
-    Xml,
-}
+use crate::wire::format::Format;
 
 /// The FHIR media type of a MIME type (parameters ignored), including the DSTU2-era names.
 fn fhir_format(mime: &str) -> Option<Format> {

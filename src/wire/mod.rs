@@ -2,5 +2,7 @@
 //! formats and their content types, the FHIR XML writer, and the identifier systems.
 
 pub mod body;
+pub mod format;
+pub mod headers;
 pub mod systems;
 pub mod xml;

@@ -421,7 +421,7 @@ impl Backend {
     /// from `pki`'s CA (TLS MA on the second leg), answering 200.
     pub async fn https(pki: &CertPaths) -> Self {
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(ssp_sim::proxy::tls::load_roots(&pki.ca()).unwrap()),
+            Arc::new(ssp_sim::config::pem::load_roots(&pki.ca()).unwrap()),
             ssp_sim::proxy::tls::provider(),
         )
         .build()
@@ -431,8 +431,8 @@ impl Backend {
             .unwrap()
             .with_client_cert_verifier(verifier)
             .with_single_cert(
-                ssp_sim::proxy::tls::load_certs(&pki.server()).unwrap(),
-                ssp_sim::proxy::tls::load_key(&pki.server_key()).unwrap(),
+                ssp_sim::config::pem::load_certs(&pki.server()).unwrap(),
+                ssp_sim::config::pem::load_key(&pki.server_key()).unwrap(),
             )
             .unwrap();
         Self::serve(
@@ -562,7 +562,7 @@ pub async fn connect_tls(
 
 /// A rustls client config trusting `trust`'s CA, presenting `identity`'s client certificate.
 pub fn client_config(trust: &CertPaths, identity: Option<&CertPaths>) -> rustls::ClientConfig {
-    let roots = ssp_sim::proxy::tls::load_roots(&trust.ca()).expect("CA");
+    let roots = ssp_sim::config::pem::load_roots(&trust.ca()).expect("CA");
     let builder = rustls::ClientConfig::builder_with_provider(ssp_sim::proxy::tls::provider())
         .with_safe_default_protocol_versions()
         .expect("versions")
@@ -570,8 +570,8 @@ pub fn client_config(trust: &CertPaths, identity: Option<&CertPaths>) -> rustls:
     match identity {
         Some(id) => builder
             .with_client_auth_cert(
-                ssp_sim::proxy::tls::load_certs(&id.client()).expect("client cert"),
-                ssp_sim::proxy::tls::load_key(&id.client_key()).expect("client key"),
+                ssp_sim::config::pem::load_certs(&id.client()).expect("client cert"),
+                ssp_sim::config::pem::load_key(&id.client_key()).expect("client key"),
             )
             .expect("identity"),
         None => builder.with_no_client_auth(),

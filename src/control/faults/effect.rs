@@ -8,9 +8,9 @@ use http::{HeaderValue, Response};
 use super::matching::Subject;
 use super::rule::Action;
 use super::store::Fault;
-use crate::config::errors::FHIR_JSON_UTF8;
 use crate::config::rejection::{Placeholder, Rejection};
 use crate::wire::body::{self, Body};
+use crate::wire::format::FHIR_JSON_UTF8;
 
 /// What a fault does to the request it fired on.
 pub enum Effect {

@@ -9,6 +9,8 @@
 //! | `GET /faults`, `POST /faults`, `DELETE /faults`, `DELETE /faults/{id}` | fault rules |
 //! | `POST /reload` | reloads routes.toml |
 
+pub mod reload;
+
 use std::sync::Arc;
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -17,10 +19,10 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
+use crate::admin::reload::{Reloader, Trigger};
 use crate::control::faults::{Fault, FaultSpec, FieldError};
 use crate::control::journal::Filter;
 use crate::control::metrics;
-use crate::control::reload::{Reloader, Trigger};
 use crate::proxy::forwarder::Peer;
 use crate::proxy::gateway::Gateway;
 use crate::proxy::listener::{Handler, Hangup};
@@ -123,7 +125,8 @@ impl Admin {
     }
 
     fn health(&self) -> Response<Body> {
-        let registry = self.gateway.registry();
+        let routes = self.gateway.routes();
+        let registry = &routes.registry;
         json_response(
             StatusCode::OK,
             json!({
@@ -199,7 +202,8 @@ impl Admin {
                 )
             }
         };
-        let registry = self.gateway.registry();
+        let routes = self.gateway.routes();
+        let registry = &routes.registry;
         let rule = FaultSpec::from_json(&bytes)
             .map_err(|e| vec![e])
             .and_then(|spec| spec.validate(&registry.interactions, self.gateway.catalog()));

@@ -13,7 +13,6 @@ use tokio::sync::watch;
 
 use crate::config::load::RoutesSource;
 use crate::config::problems::ConfigError;
-use crate::proxy::forwarder::Clients;
 use crate::proxy::gateway::Gateway;
 
 /// How often the routes file is looked at. A `stat` a second costs nothing and, unlike
@@ -67,7 +66,6 @@ fn stamp(source: &RoutesSource) -> Option<Stamp> {
 /// Reloads the routes into a running gateway.
 pub struct Reloader {
     source: RoutesSource,
-    clients: Clients,
     gateway: Arc<Gateway>,
     /// The file as last read. Held for a whole reload, so that two triggers at once install
     /// the file in the order they read it.
@@ -76,11 +74,10 @@ pub struct Reloader {
 
 impl Reloader {
     /// A reloader for routes just loaded from `source`.
-    pub fn new(source: RoutesSource, clients: Clients, gateway: Arc<Gateway>) -> Self {
+    pub fn new(source: RoutesSource, gateway: Arc<Gateway>) -> Self {
         Self {
             seen: Mutex::new(stamp(&source)),
             source,
-            clients,
             gateway,
         }
     }
@@ -102,20 +99,22 @@ impl Reloader {
     fn reload_now(&self, trigger: Trigger) -> Result<Reloaded, ConfigError> {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         *seen = stamp(&self.source);
-        let interactions = self.gateway.registry().interactions.clone();
+        let interactions = self.gateway.routes().registry.interactions.clone();
         let loaded = self
             .source
-            .load(&interactions, self.gateway.catalog(), &self.clients);
-        self.gateway.metrics().reloaded(loaded.is_ok());
-        match loaded {
-            Ok(registry) => {
+            .load(&interactions, self.gateway.catalog())
+            .and_then(|registry| {
                 let reloaded = Reloaded {
                     routes: registry.file.clone(),
                     consumers: registry.consumers().count(),
                     providers: registry.providers().count(),
                     faults: registry.faults.len(),
                 };
-                self.gateway.swap_registry(registry);
+                self.gateway.install(registry).map(|()| reloaded)
+            });
+        self.gateway.metrics().reloaded(loaded.is_ok());
+        match loaded {
+            Ok(reloaded) => {
                 tracing::info!(%trigger, routes = %reloaded.routes, consumers = reloaded.consumers, providers = reloaded.providers, faults = reloaded.faults, "routes reloaded");
                 Ok(reloaded)
             }

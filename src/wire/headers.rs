@@ -1,0 +1,26 @@
+//! Header names ssp-sim reads or writes in more than one place, and the one way free text
+//! becomes a header value.
+
+use http::HeaderValue;
+
+/// The header that carries the consumer's trace id, echoed on every error.
+pub const TRACE_ID: &str = "ssp-traceid";
+
+/// Carries the reason for errors whose payload is fixed text.
+pub const DIAGNOSTICS_HEADER: &str = "ssp-sim-diagnostics";
+
+/// A header value carrying free text, such as a consumer's own input quoted in a message:
+/// anything but visible ASCII and space becomes `?`, so the value is always valid.
+pub fn header_text(text: &str) -> HeaderValue {
+    let printable: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&printable).unwrap_or_else(|_| HeaderValue::from_static("?"))
+}
