@@ -117,8 +117,8 @@ impl ErrorCatalog {
                 Err(mut found) => problems.append(&mut found),
             }
         }
-        for required in ids::REQUIRED.into_iter().chain(crate::demo::errors::ALL) {
-            if !entries.contains_key(required) {
+        for required in ids::ALL {
+            if !entries.contains_key(*required) {
                 problems.push(problem(
                     "error-catalog",
                     None,

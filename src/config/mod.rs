@@ -11,4 +11,5 @@ pub mod pem;
 pub mod problems;
 pub mod rejection;
 pub mod routes;
+pub mod sds;
 pub mod settings;

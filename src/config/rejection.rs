@@ -50,31 +50,64 @@ impl Placeholder {
     }
 }
 
-/// The catalogue ids the code itself answers with; `error_catalog` refuses to start without them.
-pub mod ids {
-    pub const ENDPOINT_VARIES: &str = "endpoint-varies";
-    pub const SENDER_NOT_AUTHORISED: &str = "sender-asid-not-authorised";
-    pub const RECEIVER_NOT_AUTHORISED: &str = "receiver-asid-not-authorised";
-    pub const SENDER_TO_RECEIVER_NOT_AUTHORISED: &str = "sender-to-receiver-not-authorised";
-    pub const METHOD_NOT_ALLOWED: &str = "method-not-allowed";
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported-media-type";
-    pub const ERROR_COMMUNICATING: &str = "error-communicating";
-    pub const BAD_REQUEST: &str = "bad-request";
-    pub const INTERNAL_SERVER_ERROR: &str = "internal-server-error";
-    pub const INVALID_RESOURCE: &str = "invalid-resource";
+/// Declares the catalogue ids the code answers with, and `ALL`, the list of them derived from
+/// the same declarations, so the start-up check cannot miss one.
+macro_rules! catalogue_ids {
+    ($($(#[$doc:meta])* $name:ident = $id:literal,)*) => {
+        $($(#[$doc])* pub const $name: &str = $id;)*
+        /// Every id above; the error catalogue refuses to start without each one.
+        pub const ALL: &[&str] = &[$($name),*];
+    };
+}
 
-    pub const REQUIRED: [&str; 10] = [
-        ENDPOINT_VARIES,
-        SENDER_NOT_AUTHORISED,
-        RECEIVER_NOT_AUTHORISED,
-        SENDER_TO_RECEIVER_NOT_AUTHORISED,
-        METHOD_NOT_ALLOWED,
-        UNSUPPORTED_MEDIA_TYPE,
-        ERROR_COMMUNICATING,
-        BAD_REQUEST,
-        INTERNAL_SERVER_ERROR,
-        INVALID_RESOURCE,
-    ];
+/// The catalogue ids the code itself answers with (each one an `error-catalog/*.json` file).
+pub mod ids {
+    catalogue_ids! {
+        /// 400, check 8: the target URL is not the registered service root.
+        ENDPOINT_VARIES = "endpoint-varies",
+        /// 403, check 5.
+        SENDER_NOT_AUTHORISED = "sender-asid-not-authorised",
+        /// 403, check 6.
+        RECEIVER_NOT_AUTHORISED = "receiver-asid-not-authorised",
+        /// 403, check 7.
+        SENDER_TO_RECEIVER_NOT_AUTHORISED = "sender-to-receiver-not-authorised",
+        /// 405, check 2.
+        METHOD_NOT_ALLOWED = "method-not-allowed",
+        /// 415, check 9.
+        UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type",
+        /// 502, check 11: the backend could not be used.
+        ERROR_COMMUNICATING = "error-communicating",
+        /// 400 BAD_REQUEST.
+        BAD_REQUEST = "bad-request",
+        /// 500 INTERNAL_SERVER_ERROR.
+        INTERNAL_SERVER_ERROR = "internal-server-error",
+        /// 422 INVALID_RESOURCE.
+        INVALID_RESOURCE = "invalid-resource",
+        /// 403 ACCESS_DENIED.
+        ACCESS_DENIED = "access-denied",
+        /// 409 DUPLICATE_REJECTED.
+        DUPLICATE_REJECTED = "duplicate-rejected",
+        /// 400 INVALID_IDENTIFIER_SYSTEM.
+        INVALID_IDENTIFIER_SYSTEM = "invalid-identifier-system",
+        /// 400 INVALID_IDENTIFIER_VALUE.
+        INVALID_IDENTIFIER_VALUE = "invalid-identifier-value",
+        /// 400 INVALID_NHS_NUMBER.
+        INVALID_NHS_NUMBER = "invalid-nhs-number",
+        /// 422 INVALID_PARAMETER.
+        INVALID_PARAMETER = "invalid-parameter",
+        /// 404 NO_RECORD_FOUND.
+        NO_RECORD_FOUND = "no-record-found",
+        /// 501 NOT_IMPLEMENTED.
+        NOT_IMPLEMENTED = "not-implemented",
+        /// 404 ORGANISATION_NOT_FOUND.
+        ORGANISATION_NOT_FOUND = "organisation-not-found",
+        /// 404 PATIENT_NOT_FOUND.
+        PATIENT_NOT_FOUND = "patient-not-found",
+        /// 404 PRACTITIONER_NOT_FOUND.
+        PRACTITIONER_NOT_FOUND = "practitioner-not-found",
+        /// 404 REFERENCE_NOT_FOUND.
+        REFERENCE_NOT_FOUND = "reference-not-found",
+    }
 }
 
 /// Which catalogue error answers a request, and with what values.

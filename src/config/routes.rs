@@ -4,7 +4,6 @@
 //! Everything is validated here, once; the checks trust these types.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,39 +16,19 @@ use crate::config::interactions::{Capability, InteractionKey, InteractionSet, In
 use crate::config::jwt::{self, EndpointJwt, JwtMode};
 use crate::config::pem;
 use crate::config::problems::{ConfigError, Problems};
+pub use crate::config::sds::Asid;
+use crate::config::sds::{service_root_problem, CpaId, OdsCode, ServiceRoot};
 use crate::control::faults::{self, FaultSpec, Rule};
 
 /// The routes.toml shipped inside the binary, used when `./routes.toml` does not exist.
 pub const EMBEDDED: &str = include_str!("../../routes.toml");
-
-/// An Accredited System ID: the digits SDS gives a system.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Asid(String);
-
-impl Asid {
-    /// Accepts 1 to 20 ASCII digits (real ASIDs have 12).
-    pub fn parse(text: &str) -> Option<Self> {
-        (!text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| Self(text.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Asid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// A consumer system: an AS record allowed to initiate some interactions.
 #[derive(Debug)]
 pub struct Consumer {
     pub name: String,
     pub asid: Asid,
-    pub ods_code: String,
+    pub ods_code: OdsCode,
     pub interactions: InteractionSet,
     /// Receiver ASIDs it may address; `None` means any.
     pub may_send_to: Option<HashSet<Asid>>,
@@ -102,9 +81,10 @@ pub struct ClientIdentity {
 /// An MHS record: a service root registered for some interactions, and its backend.
 #[derive(Debug)]
 pub struct Endpoint {
-    /// The `nhsMhsEndPoint`, exactly as SDS holds it; never ends with `/`.
-    pub service_root: String,
-    pub cpa_id: String,
+    /// The `nhsMhsEndPoint`, exactly as SDS holds it.
+    pub service_root: ServiceRoot,
+    /// The CPA id SDS holds for it, shown in the endpoint-mismatch error.
+    pub cpa_id: CpaId,
     pub interactions: InteractionSet,
     pub backend: Backend,
     /// Check 10's settings for this endpoint.
@@ -140,7 +120,7 @@ impl DemoSwitches {
 #[derive(Debug)]
 pub struct Provider {
     pub name: String,
-    pub ods_code: String,
+    pub ods_code: OdsCode,
     pub asid: Asid,
     pub party_key: String,
     /// What the built-in demo provider has enabled for this practice.
@@ -244,13 +224,20 @@ impl Registry {
                 }
                 Some(set)
             };
-            if let Some(asid) = asid {
+            let ods_code = identifier(
+                &mut p,
+                &c.ods_code,
+                &key("ods_code"),
+                OdsCode::parse,
+                ODS_CODE,
+            );
+            if let (Some(asid), Some(ods_code)) = (asid, ods_code) {
                 consumers.insert(
                     asid.clone(),
                     Consumer {
                         name: c.name,
                         asid,
-                        ods_code: c.ods_code,
+                        ods_code,
                         interactions: set,
                         may_send_to,
                     },
@@ -265,14 +252,25 @@ impl Registry {
             let key = |f: &str| format!("provider[{i}].{f}");
             let owner = format!("provider \"{}\"", raw_provider.name);
             let asid = claim_asid(&mut p, &raw_provider.asid, &key("asid"), &owner);
-            let default_cpa = raw_provider.cpa_id.clone().unwrap_or_else(|| {
-                let digits: String = raw_provider
-                    .party_key
-                    .chars()
-                    .filter(char::is_ascii_digit)
-                    .collect();
-                format!("S{digits}")
-            });
+            let ods_code = identifier(
+                &mut p,
+                &raw_provider.ods_code,
+                &key("ods_code"),
+                OdsCode::parse,
+                ODS_CODE,
+            );
+            let default_cpa = match &raw_provider.cpa_id {
+                Some(raw) => identifier(&mut p, raw, &key("cpa_id"), CpaId::parse, CPA_ID),
+                // Spine's CPA ids are `S` and the party key's digits.
+                None => CpaId::parse(&format!(
+                    "S{}",
+                    raw_provider
+                        .party_key
+                        .chars()
+                        .filter(char::is_ascii_digit)
+                        .collect::<String>()
+                )),
+            };
             let mut endpoints = Vec::new();
             let mut by_interaction: HashMap<InteractionKey, usize> = HashMap::new();
             if raw_provider.endpoint.is_empty() {
@@ -284,7 +282,17 @@ impl Registry {
             }
             for (j, e) in raw_provider.endpoint.into_iter().enumerate() {
                 let key = |f: &str| format!("provider[{i}].endpoint[{j}].{f}");
-                check_service_root(&mut p, &e.service_root, &key("service_root"));
+                let service_root = match service_root_problem(e.service_root.get_ref()) {
+                    None => ServiceRoot::parse(e.service_root.get_ref()),
+                    Some(problem) => {
+                        p.at(e.service_root.span(), key("service_root"), problem);
+                        None
+                    }
+                };
+                let cpa_id = match &e.cpa_id {
+                    Some(raw) => identifier(&mut p, raw, &key("cpa_id"), CpaId::parse, CPA_ID),
+                    None => default_cpa.clone(),
+                };
                 let set =
                     interaction_set(&mut p, &e.interactions, &key("interactions"), interactions);
                 for &k in &set {
@@ -299,20 +307,23 @@ impl Registry {
                 }
                 let backend = parse_backend(&mut p, &e, &key, &mut identities);
                 let jwt = parse_jwt(&mut p, &e, &key);
-                endpoints.push(Endpoint {
-                    service_root: e.service_root.into_inner(),
-                    cpa_id: e.cpa_id.unwrap_or_else(|| default_cpa.clone()),
-                    interactions: set,
-                    backend,
-                    jwt,
-                });
+                // A bad service root or CPA id is already a problem; the endpoint is left out.
+                if let (Some(service_root), Some(cpa_id)) = (service_root, cpa_id) {
+                    endpoints.push(Endpoint {
+                        service_root,
+                        cpa_id,
+                        interactions: set,
+                        backend,
+                        jwt,
+                    });
+                }
             }
-            if let Some(asid) = asid {
+            if let (Some(asid), Some(ods_code)) = (asid, ods_code) {
                 providers.insert(
                     asid.clone(),
                     Provider {
                         name: raw_provider.name,
-                        ods_code: raw_provider.ods_code,
+                        ods_code,
                         asid,
                         party_key: raw_provider.party_key,
                         demo: raw_provider.demo,
@@ -349,7 +360,7 @@ struct RawRoutes {
 struct RawConsumer {
     name: String,
     asid: Spanned<String>,
-    ods_code: String,
+    ods_code: Spanned<String>,
     interactions: Spanned<Vec<String>>,
     may_send_to: Spanned<Vec<String>>,
 }
@@ -358,12 +369,12 @@ struct RawConsumer {
 #[serde(deny_unknown_fields)]
 struct RawProvider {
     name: String,
-    ods_code: String,
+    ods_code: Spanned<String>,
     asid: Spanned<String>,
     #[serde(default)]
     demo: DemoSwitches,
     party_key: String,
-    cpa_id: Option<String>,
+    cpa_id: Option<Spanned<String>>,
     #[serde(default)]
     endpoint: Vec<RawEndpoint>,
 }
@@ -374,7 +385,7 @@ struct RawEndpoint {
     service_root: Spanned<String>,
     backend: Spanned<String>,
     interactions: Spanned<Vec<String>>,
-    cpa_id: Option<String>,
+    cpa_id: Option<Spanned<String>>,
     /// PEM files presenting a client certificate to an HTTPS backend (TLS MA on the second leg).
     client_cert: Option<Spanned<PathBuf>>,
     client_key: Option<Spanned<PathBuf>>,
@@ -420,19 +431,28 @@ fn interaction_set(
     set
 }
 
-fn check_service_root(p: &mut Problems, raw: &Spanned<String>, key: &str) {
-    let text = raw.get_ref();
-    let problem = match url::Url::parse(text) {
-        _ if text.ends_with('/') => Some(format!("`{text}` ends with `/`; SDS holds service roots without a trailing slash: write `{}`", text.trim_end_matches('/'))),
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => Some(format!("`{text}` is not an http(s) URL")),
-        Ok(url) if url.query().is_some() || url.fragment().is_some() => Some(format!("`{text}` has a query or fragment; a service root is a scheme, host and path")),
-        Ok(url) if url.host_str().is_none_or(str::is_empty) => Some(format!("`{text}` has no host")),
-        Ok(_) => None,
-        Err(e) => Some(format!("`{text}` is not a URL ({e}); write e.g. \"https://provider.example.nhs.uk/A20047/STU3/1/gpconnect\"")),
-    };
-    if let Some(message) = problem {
-        p.at(raw.span(), key, message);
+/// What an ODS code may be, for messages.
+const ODS_CODE: &str = "an ODS code: 1 to 10 letters and digits, e.g. \"A20047\"";
+/// What a CPA id may be, for messages.
+const CPA_ID: &str = "a CPA id: 1 to 64 letters and digits, e.g. \"S20047821870\"";
+
+/// Reads one SDS identifier, or reports at its line what it should be.
+fn identifier<T>(
+    p: &mut Problems,
+    raw: &Spanned<String>,
+    key: &str,
+    parse: fn(&str) -> Option<T>,
+    what: &str,
+) -> Option<T> {
+    let parsed = parse(raw.get_ref());
+    if parsed.is_none() {
+        p.at(
+            raw.span(),
+            key,
+            format!("`{}` is not {what}", raw.get_ref()),
+        );
     }
+    parsed
 }
 
 fn parse_jwt(p: &mut Problems, e: &RawEndpoint, key: &dyn Fn(&str) -> String) -> EndpointJwt {

@@ -135,11 +135,12 @@ mod tests {
     use crate::config::interactions::EMBEDDED;
     use crate::config::jwt::EndpointJwt;
     use crate::config::routes::Backend;
+    use crate::config::sds::{CpaId, ServiceRoot};
 
     fn endpoint(mode: Option<JwtMode>) -> Endpoint {
         Endpoint {
-            service_root: ROOT.into(),
-            cpa_id: "S1".into(),
+            service_root: ServiceRoot::parse(ROOT).unwrap(),
+            cpa_id: CpaId::parse("S1").unwrap(),
             interactions: Default::default(),
             backend: Backend::Demo,
             jwt: EndpointJwt { mode, key: None },

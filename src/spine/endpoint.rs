@@ -23,11 +23,15 @@ mod tests {
     use super::*;
     use crate::config::interactions::InteractionSet;
     use crate::config::routes::Backend;
+    use crate::config::sds::{CpaId, ServiceRoot};
 
     fn endpoint() -> Endpoint {
         Endpoint {
-            service_root: "https://provider.example.nhs.uk/A20047/STU3/1/gpconnect".into(),
-            cpa_id: "S20047821870".into(),
+            service_root: ServiceRoot::parse(
+                "https://provider.example.nhs.uk/A20047/STU3/1/gpconnect",
+            )
+            .unwrap(),
+            cpa_id: CpaId::parse("S20047821870").unwrap(),
             interactions: InteractionSet::new(),
             backend: Backend::Demo,
             jwt: Default::default(),
