@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -209,10 +210,17 @@ async fn garbage_never_crashes_the_listener() {
     sim.stop().await;
 }
 
-#[tokio::test]
+// Several workers: the backend below blocks its thread, which must not stall the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_finishes_in_flight_requests() {
-    let backend = Backend::with(|_| {
+    // The backend answers late and the stop comes while the request waits for it: `run` must
+    // not return before that answer went out. Without the drain it returns at once, while the
+    // backend is still sleeping.
+    let answered = Arc::new(AtomicBool::new(false));
+    let flag = answered.clone();
+    let backend = Backend::with(move |_| {
         std::thread::sleep(Duration::from_millis(500));
+        flag.store(true, Ordering::SeqCst);
         http::Response::new(ssp_sim::wire::body::full("{}"))
     })
     .await;
@@ -220,7 +228,15 @@ async fn shutdown_finishes_in_flight_requests() {
     let client = sim.client();
     let in_flight = tokio::spawn(async move { client.send(Call::metadata()).await });
     tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        !answered.load(Ordering::SeqCst),
+        "the stop must come while the request is in flight"
+    );
     sim.stop().await;
+    assert!(
+        answered.load(Ordering::SeqCst),
+        "the server stopped before the in-flight request was answered"
+    );
     let reply = in_flight.await.unwrap();
     assert_eq!(reply.status, StatusCode::OK);
 }
