@@ -18,10 +18,9 @@ const PARTY_KEY: &str = "https://fhir.nhs.uk/Id/nhsMhsPartyKey";
 
 /// The standard routes plus one more consumer, so a reload is visible from outside.
 fn routes_with_new_consumer(backend: &str) -> String {
-    format!(
-        "{}\n[[consumer]]\nname = \"Added by a reload\"\nasid = \"{NEW_CONSUMER}\"\nods_code = \"A33333\"\ninteractions = [\"*\"]\nmay_send_to = [\"*\"]\n",
-        routes(backend)
-    )
+    routes_toml(backend)
+        .consumer("Added by a reload", NEW_CONSUMER, "A33333", &["*"], &["*"])
+        .build()
 }
 
 /// Replaces the routes file whole (write, then rename), as editors do.
@@ -216,7 +215,9 @@ async fn reload_installs_a_good_file_and_keeps_the_running_routes_on_a_bad_one()
         StatusCode::OK
     );
 
-    let bad = format!("{}\n[[consumer]]\nname = \"Broken\"\nasid = \"12ab\"\nods_code = \"X\"\ninteractions = [\"*\"]\nmay_send_to = [\"*\"]\n", routes(&backend.url()));
+    let bad = routes_toml(&backend.url())
+        .consumer("Broken", "12ab", "X", &["*"], &["*"])
+        .build();
     let line = bad
         .lines()
         .position(|l| l.starts_with("asid = \"12ab\""))

@@ -32,58 +32,17 @@ fn id(rest: &str) -> String {
 
 /// One practice with everything enabled, one with appointments off, one with GP Connect off.
 fn demo_routes() -> String {
-    let consumer = test_consumer();
-    format!(
-        r#"{consumer}
-[[provider]]
-name = "Demo surgery"
-ods_code = "A20047"
-asid = "{PROVIDER}"
-party_key = "A20047-821870"
-
-  [provider.demo]
-  gpconnect = true
-  foundations = true
-  appointments = true
-  structured = true
-
-  [[provider.endpoint]]
-  service_root = "{ROOT}"
-  backend = "builtin:demo"
-  interactions = ["foundations", "appointments"]
-
-  [[provider.endpoint]]
-  service_root = "{STRUCTURED_ROOT}"
-  backend = "builtin:demo"
-  interactions = ["structured"]
-
-[[provider]]
-name = "Appointments off"
-ods_code = "B82617"
-asid = "{APPOINTMENTS_OFF}"
-party_key = "B82617-900001"
-
-  [provider.demo]
-  gpconnect = true
-  foundations = true
-
-  [[provider.endpoint]]
-  service_root = "{APPOINTMENTS_OFF_ROOT}"
-  backend = "builtin:demo"
-  interactions = ["foundations", "appointments"]
-
-[[provider]]
-name = "GP Connect off"
-ods_code = "C81001"
-asid = "{ALL_OFF}"
-party_key = "C81001-900002"
-
-  [[provider.endpoint]]
-  service_root = "{ALL_OFF_ROOT}"
-  backend = "builtin:demo"
-  interactions = ["foundations"]
-"#
-    )
+    test_consumer()
+        .provider("Demo surgery", "A20047", PROVIDER, "A20047-821870")
+        .with("[provider.demo]\ngpconnect = true\nfoundations = true\nappointments = true\nstructured = true")
+        .endpoint(ROOT, "builtin:demo", &["foundations", "appointments"])
+        .endpoint(STRUCTURED_ROOT, "builtin:demo", &["structured"])
+        .provider("Appointments off", "B82617", APPOINTMENTS_OFF, "B82617-900001")
+        .with("[provider.demo]\ngpconnect = true\nfoundations = true")
+        .endpoint(APPOINTMENTS_OFF_ROOT, "builtin:demo", &["foundations", "appointments"])
+        .provider("GP Connect off", "C81001", ALL_OFF, "C81001-900002")
+        .endpoint(ALL_OFF_ROOT, "builtin:demo", &["foundations"])
+        .build()
 }
 
 async fn demo_sim() -> Sim {

@@ -3,6 +3,10 @@
 //! and real backend servers that record what they receive.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+mod routes;
+
+pub use routes::RoutesToml;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,63 +52,42 @@ impl Pki {
     }
 }
 
-/// The routes.toml table of the consumer every test sends as (`CONSUMER`): it may call any
-/// interaction of any provider.
-pub fn test_consumer() -> String {
-    format!(
-        r#"
-[[consumer]]
-name = "Test consumer"
-asid = "{CONSUMER}"
-ods_code = "A11111"
-interactions = ["*"]
-may_send_to = ["*"]
-"#
-    )
+/// The consumer every test sends as (`CONSUMER`): it may call any interaction of any provider.
+pub fn test_consumer() -> RoutesToml {
+    RoutesToml::new().consumer("Test consumer", CONSUMER, "A11111", &["*"], &["*"])
 }
 
-/// The standard mock SDS of the tests: one consumer that may do anything, one provider whose
-/// foundations/appointments endpoint goes to `backend` and structured endpoint to the demo.
+/// The standard mock SDS of the tests: one consumer that may do anything, one limited to
+/// foundations towards the other surgery, one provider whose foundations/appointments endpoint
+/// goes to `backend` and structured endpoint to the demo, and another surgery behind `backend`.
+pub fn routes_toml(backend: &str) -> RoutesToml {
+    test_consumer()
+        .consumer(
+            "Limited consumer",
+            "200000000360",
+            "A22222",
+            &["foundations"],
+            &["918999198993"],
+        )
+        .provider("Test surgery", "A20047", PROVIDER, "A20047-821870")
+        .with(r#"cpa_id = "S20047821870""#)
+        .endpoint(ROOT, backend, &["foundations", "appointments"])
+        .endpoint(
+            &format!("{ROOT}/structured"),
+            "builtin:demo",
+            &["structured"],
+        )
+        .provider("Other surgery", "B82617", "918999198993", "B82617-900001")
+        .endpoint(
+            "https://second.example.nhs.uk/B82617/STU3/1/gpconnect",
+            backend,
+            &["foundations"],
+        )
+}
+
+/// `routes_toml(backend)` as text.
 pub fn routes(backend: &str) -> String {
-    let consumer = test_consumer();
-    format!(
-        r#"{consumer}
-[[consumer]]
-name = "Limited consumer"
-asid = "200000000360"
-ods_code = "A22222"
-interactions = ["foundations"]
-may_send_to = ["918999198993"]
-
-[[provider]]
-name = "Test surgery"
-ods_code = "A20047"
-asid = "{PROVIDER}"
-party_key = "A20047-821870"
-cpa_id = "S20047821870"
-
-  [[provider.endpoint]]
-  service_root = "{ROOT}"
-  backend = "{backend}"
-  interactions = ["foundations", "appointments"]
-
-  [[provider.endpoint]]
-  service_root = "{ROOT}/structured"
-  backend = "builtin:demo"
-  interactions = ["structured"]
-
-[[provider]]
-name = "Other surgery"
-ods_code = "B82617"
-asid = "918999198993"
-party_key = "B82617-900001"
-
-  [[provider.endpoint]]
-  service_root = "https://second.example.nhs.uk/B82617/STU3/1/gpconnect"
-  backend = "{backend}"
-  interactions = ["foundations"]
-"#
-    )
+    routes_toml(backend).build()
 }
 
 /// A running simulator.
