@@ -52,9 +52,13 @@ enum Segment {
 /// One catalogue error, ready to render.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// The catalogue id, e.g. `endpoint-varies`: the file name without `.json`.
     pub id: String,
+    /// The HTTP status of the response.
     pub status: StatusCode,
+    /// Whether Spine or a provider answers with it; decides where a fault answering with it acts.
     pub source: Source,
+    /// One line on when it is answered: the diagnostics a fault uses when it gives none.
     pub summary: String,
     /// The compact JSON of the OperationOutcome, cut at its placeholders.
     segments: Vec<Segment>,
@@ -133,6 +137,7 @@ impl ErrorCatalog {
         }
     }
 
+    /// The entry with this catalogue id, if there is one.
     pub fn get(&self, id: &str) -> Option<&Entry> {
         self.entries.get(id)
     }

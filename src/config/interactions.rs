@@ -19,13 +19,18 @@ pub const EMBEDDED: &str = include_str!("../../catalog/interactions.toml");
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Capability {
+    /// Foundations: patients, practitioners, organisations and locations.
     Foundations,
+    /// Appointment Management: slots and appointments.
     Appointments,
+    /// Access Record: Structured: the patient's record as coded FHIR resources.
     Structured,
+    /// Access Document: the patient's documents and their binaries.
     Documents,
 }
 
 impl Capability {
+    /// Every capability, in the order the specification lists them.
     pub const ALL: [Capability; 4] = [
         Capability::Foundations,
         Capability::Appointments,
@@ -43,6 +48,7 @@ impl Capability {
         }
     }
 
+    /// The capability a routes.toml name stands for, if it names one.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.name() == name)
     }
@@ -52,6 +58,7 @@ impl Capability {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Reason {
+    /// Direct care of the patient: what every interaction but the migrate ones requires.
     Directcare,
     /// GP2GP record transfer: only the migrate interactions accept it.
     Migration,
@@ -134,6 +141,7 @@ impl PathPattern {
             .count()
     }
 
+    /// The pattern as the catalogue writes it, for messages.
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -142,13 +150,17 @@ impl PathPattern {
 /// One GP Connect interaction.
 #[derive(Debug, Clone)]
 pub struct Interaction {
+    /// Its position in the catalogue, the cheap handle the rest of the code passes around.
     pub key: InteractionKey,
     /// The `Ssp-InteractionID` value.
     pub id: String,
+    /// The capability an endpoint must be registered for to receive it.
     pub capability: Capability,
     /// The use case's title in the specification.
     pub name: String,
+    /// The HTTP method the specification gives it; check 10 refuses any other.
     pub method: Method,
+    /// Its path below the service root; check 10 refuses a request of another shape.
     pub path: PathPattern,
     /// Query parameters the request must carry (how a search differs from a read).
     pub query_required: Vec<String>,
@@ -303,14 +315,17 @@ impl Interactions {
         problems.finish(Self { list, by_id })
     }
 
+    /// The interaction an `Ssp-InteractionID` value names, if it is in the catalogue.
     pub fn get(&self, id: &str) -> Option<&Interaction> {
         self.by_id.get(id).map(|&key| self.by_key(key))
     }
 
+    /// The interaction a key stands for; keys come only from this catalogue, so it always exists.
     pub fn by_key(&self, key: InteractionKey) -> &Interaction {
         &self.list[key.0 as usize]
     }
 
+    /// Every interaction, in catalogue order.
     pub fn iter(&self) -> impl Iterator<Item = &Interaction> {
         self.list.iter()
     }

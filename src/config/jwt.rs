@@ -50,13 +50,20 @@ pub struct EndpointJwt {
 /// Why a `jwt_key` file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The file cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file as named in routes.toml.
         path: String,
+        /// Why reading failed.
         source: std::io::Error,
     },
+    /// The file holds no public key `jsonwebtoken` can verify with.
     #[error("{path} is not a PEM public key for RSA, EC (P-256, P-384) or Ed25519 signatures; write the key as `-----BEGIN PUBLIC KEY-----` (SPKI) or `-----BEGIN RSA PUBLIC KEY-----`")]
-    NotAKey { path: String },
+    NotAKey {
+        /// The file as named in routes.toml.
+        path: String,
+    },
 }
 
 /// Reads a PEM public key; the key's type decides which `alg` values it verifies.

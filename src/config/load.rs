@@ -12,6 +12,7 @@ use crate::config::routes::{self, Registry};
 /// Where routes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoutesSource {
+    /// A routes.toml on disk: named by `--routes`, or `./routes.toml`.
     File(PathBuf),
     /// The copy compiled into the binary (no `./routes.toml` and none named).
     Embedded,
@@ -27,6 +28,7 @@ impl RoutesSource {
         }
     }
 
+    /// Where the routes come from, as messages and `check` show it.
     pub fn describe(&self) -> String {
         match self {
             Self::File(path) => path.display().to_string(),
@@ -53,8 +55,11 @@ impl RoutesSource {
 
 /// The catalogues and routes, validated.
 pub struct Loaded {
+    /// The interaction catalogue, shared with the registry that was checked against it.
     pub interactions: Arc<Interactions>,
+    /// The error catalogue every rejection is rendered from.
     pub catalog: ErrorCatalog,
+    /// The mock SDS the Spine checks read.
     pub registry: Registry,
 }
 

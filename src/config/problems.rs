@@ -31,6 +31,7 @@ impl fmt::Display for Problem {
 /// Every problem found in one load, so a user fixes them all in one pass.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct ConfigError {
+    /// Every problem, in the order found; never empty.
     pub problems: Vec<Problem>,
 }
 
@@ -81,6 +82,7 @@ pub struct Problems<'a> {
 }
 
 impl<'a> Problems<'a> {
+    /// Collects the problems of `file`, whose text `source` spans and lines are counted in.
     pub fn new(file: &'a str, source: &'a str) -> Self {
         Self {
             file,

@@ -13,15 +13,20 @@ pub enum Placeholder {
     TargetUrl,
     /// The service root SDS holds for the receiver and interaction.
     Endpoint,
+    /// The CPA id SDS holds for that endpoint.
     CpaId,
+    /// The sender's ASID, from `Ssp-From`.
     FromAsid,
+    /// The receiver's ASID, from `Ssp-To`.
     ToAsid,
+    /// The interaction ID, from `Ssp-InteractionID`.
     Interaction,
     /// Free text telling the consumer what to fix.
     Diagnostics,
 }
 
 impl Placeholder {
+    /// Every placeholder: templates are checked against these names at start-up.
     pub const ALL: [Placeholder; 7] = [
         Placeholder::TargetUrl,
         Placeholder::Endpoint,
@@ -45,6 +50,7 @@ impl Placeholder {
         }
     }
 
+    /// The placeholder a template's `{name}` stands for, if it is one.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.name() == name)
     }
@@ -115,10 +121,12 @@ pub mod ids {
 pub struct Rejection {
     /// The catalogue id, e.g. `endpoint-varies`.
     pub error: Cow<'static, str>,
+    /// The placeholder values to fill in; one that is not given renders as empty text.
     pub values: Vec<(Placeholder, String)>,
 }
 
 impl Rejection {
+    /// A rejection with the catalogue error `error` and no values yet.
     pub fn new(error: impl Into<Cow<'static, str>>) -> Self {
         Self {
             error: error.into(),
@@ -131,6 +139,7 @@ impl Rejection {
         Self::new(ids::BAD_REQUEST).with(Placeholder::Diagnostics, diagnostics)
     }
 
+    /// Gives `placeholder` a value (builder style).
     pub fn with(mut self, placeholder: Placeholder, value: impl Into<String>) -> Self {
         self.values.push((placeholder, value.into()));
         self

@@ -26,19 +26,25 @@ pub const EMBEDDED: &str = include_str!("../../routes.toml");
 /// A consumer system: an AS record allowed to initiate some interactions.
 #[derive(Debug)]
 pub struct Consumer {
+    /// Its `name` in routes.toml, quoted in configuration problems; no check reads it.
     pub name: String,
+    /// The `Ssp-From` it sends: the key checks 5 and 7 look it up by.
     pub asid: Asid,
+    /// The organisation it acts for, as SDS holds it; no check reads it.
     pub ods_code: OdsCode,
+    /// The interactions it may initiate (check 5).
     pub interactions: InteractionSet,
     /// Receiver ASIDs it may address; `None` means any.
     pub may_send_to: Option<HashSet<Asid>>,
 }
 
 impl Consumer {
+    /// Check 5: whether it is registered to initiate `interaction`.
     pub fn may_initiate(&self, interaction: InteractionKey) -> bool {
         self.interactions.contains(&interaction)
     }
 
+    /// Check 7 (FoT): whether it may address `receiver`.
     pub fn may_send_to(&self, receiver: &Asid) -> bool {
         self.may_send_to
             .as_ref()
@@ -85,7 +91,9 @@ pub struct Endpoint {
     pub service_root: ServiceRoot,
     /// The CPA id SDS holds for it, shown in the endpoint-mismatch error.
     pub cpa_id: CpaId,
+    /// The interactions SDS registers this endpoint for; check 6 looks them up.
     pub interactions: InteractionSet,
+    /// Where requests that pass the checks are sent.
     pub backend: Backend,
     /// Check 10's settings for this endpoint.
     pub jwt: EndpointJwt,
@@ -97,10 +105,15 @@ pub struct Endpoint {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DemoSwitches {
+    /// The practice's switch for GP Connect as a whole.
     pub gpconnect: bool,
+    /// The Foundations capability's switch.
     pub foundations: bool,
+    /// The Appointment Management capability's switch.
     pub appointments: bool,
+    /// The Access Record: Structured capability's switch.
     pub structured: bool,
+    /// The Access Document capability's switch.
     pub documents: bool,
 }
 
@@ -119,12 +132,17 @@ impl DemoSwitches {
 /// A provider system: an AS record with its MHS endpoints.
 #[derive(Debug)]
 pub struct Provider {
+    /// The practice's name, which the demo provider gives its Organization.
     pub name: String,
+    /// The practice's ODS code, which the directory lookup searches by.
     pub ods_code: OdsCode,
+    /// The `Ssp-To` that reaches it: the key check 6 looks it up by.
     pub asid: Asid,
+    /// The SDS party key (`ODS-nnnnnn`) the directory lookup searches by.
     pub party_key: String,
     /// What the built-in demo provider has enabled for this practice.
     pub demo: DemoSwitches,
+    /// Its MHS records; [`Provider::endpoint_for`] finds the one for an interaction.
     pub endpoints: Vec<Endpoint>,
     by_interaction: HashMap<InteractionKey, usize>,
 }
@@ -152,18 +170,22 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Check 5: the consumer whose ASID this is, if any.
     pub fn consumer(&self, asid: &Asid) -> Option<&Consumer> {
         self.consumers.get(asid)
     }
 
+    /// Check 6: the provider whose ASID this is, if any.
     pub fn provider(&self, asid: &Asid) -> Option<&Provider> {
         self.providers.get(asid)
     }
 
+    /// Every consumer, in no particular order (the admin API and reload count them).
     pub fn consumers(&self) -> impl Iterator<Item = &Consumer> {
         self.consumers.values()
     }
 
+    /// Every provider, in no particular order (the directory lookup searches them).
     pub fn providers(&self) -> impl Iterator<Item = &Provider> {
         self.providers.values()
     }

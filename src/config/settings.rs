@@ -28,7 +28,9 @@ pub enum ClientAuth {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
     Text,
+    /// One JSON object per line, for a log collector.
     Json,
 }
 
@@ -63,14 +65,23 @@ struct Raw {
 pub struct Settings {
     /// routes.toml; `None` means `./routes.toml`, or the embedded copy when that is missing.
     pub routes: Option<PathBuf>,
+    /// The certificate directory: the server's TLS files and the CA client certificates must chain to.
     pub certs: PathBuf,
+    /// Where the HTTPS listener (the SSP itself) binds.
     pub listen: SocketAddr,
+    /// Whether the HTTPS listener asks for a client certificate (check 1).
     pub client_auth: ClientAuth,
+    /// The plain HTTP listener for tools that cannot do TLS; `None` when off.
     pub http_listen: Option<SocketAddr>,
+    /// The admin API's address; `None` when `off`.
     pub admin_listen: Option<SocketAddr>,
+    /// How log lines are written.
     pub log_format: LogFormat,
+    /// How long a backend may take to answer before the request gets 502 `error-communicating`.
     pub backend_timeout: Duration,
+    /// How long a client has to send its request headers; also the keep-alive idle timeout.
     pub header_timeout: Duration,
+    /// How many client connections each listener holds open at once; more are closed on accept.
     pub max_connections: usize,
     /// `None` means `./error-catalog`, or the embedded copy when that is missing.
     pub error_catalog: Option<PathBuf>,
@@ -89,17 +100,29 @@ pub struct Settings {
 /// Flag values; `None` leaves the lower layers in force.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// `--routes`.
     pub routes: Option<PathBuf>,
+    /// `--certs`.
     pub certs: Option<PathBuf>,
+    /// `--listen`, unparsed: validation names the flag when it is not an address.
     pub listen: Option<String>,
+    /// `--client-auth`.
     pub client_auth: Option<ClientAuth>,
+    /// `--http-listen`, unparsed (`off` is allowed).
     pub http_listen: Option<String>,
+    /// `--admin-listen`, unparsed (`off` is allowed).
     pub admin_listen: Option<String>,
+    /// `--log-format`.
     pub log_format: Option<LogFormat>,
+    /// `--backend-timeout-ms`, in milliseconds.
     pub backend_timeout_ms: Option<u64>,
+    /// `--jwt-mode`.
     pub jwt_mode: Option<JwtMode>,
+    /// `--jwt-clock-skew-s`, in seconds.
     pub jwt_clock_skew_s: Option<u64>,
+    /// `--journal-size`, in requests.
     pub journal_size: Option<usize>,
+    /// `--metrics`.
     pub metrics: Option<bool>,
 }
 

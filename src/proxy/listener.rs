@@ -44,10 +44,13 @@ pub struct Hangup;
 pub struct Limits {
     /// Bytes of request line and headers.
     pub max_header_bytes: usize,
+    /// How many request headers a client may send; beyond it hyper answers 431.
     pub max_headers: usize,
     /// Time to send a request's headers; also how long an idle keep-alive connection stays.
     pub header_timeout: Duration,
+    /// How long a client has to finish the TLS handshake before the connection is closed.
     pub handshake_timeout: Duration,
+    /// How many connections are open at once; a connection beyond it is closed on accept.
     pub max_connections: usize,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
