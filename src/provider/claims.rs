@@ -36,6 +36,8 @@ const CLAIMS: [(&str, Kind); 10] = [
     ("requesting_practitioner", Kind::Resource),
 ];
 
+/// The payload rules: every `claim.*` rule and the three resource rules, applied to a decoded
+/// payload. Every broken rule goes into `findings`; nothing stops at the first.
 pub fn check(payload: &Map<String, Value>, expected: &Expected, findings: &mut Findings) {
     for (name, kind) in CLAIMS {
         present_and_typed(payload, name, kind, findings);

@@ -26,35 +26,58 @@ impl Answer {
 /// Every rule of check 10. README.md lists each by its id (a test checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
+    /// `authorization`: an `Authorization: Bearer <token>` header is sent.
     Authorization,
+    /// `jwt.parts`: three parts separated by dots (an unsigned token ends with `.`).
     Parts,
+    /// `jwt.base64url`: each part is base64url without padding.
     Base64url,
+    /// `jwt.json`: header and payload are JSON objects.
     Json,
+    /// `jwt.alg`: `none`, or on an endpoint with a `jwt_key` an `alg` that key verifies.
     Alg,
+    /// `jwt.typ`: the header's `typ` is `JWT`.
     Typ,
+    /// `jwt.signature`: empty for `alg` `none`, else it verifies with the endpoint's `jwt_key`.
     Signature,
+    /// `claim.present`: each required claim is there, not null and not empty.
     ClaimPresent,
+    /// `claim.type`: strings are strings, times integers, the resource claims JSON objects.
     ClaimType,
+    /// `claim.iss`: `iss` is the consumer system's http(s) URL.
     Iss,
+    /// `claim.exp`: `exp` is exactly `iat` + 300 seconds.
     Exp,
+    /// `claim.expired`: `exp` has not passed.
     Expired,
+    /// `claim.iat`: `iat` is not further in the future than the clock skew allows.
     Iat,
+    /// `claim.reason_for_request`: `directcare`, or `migration` for the migrate interactions.
     ReasonForRequest,
+    /// `claim.requested_scope`: the interaction's scope, with `conf/N` or `conf/R` where allowed.
     RequestedScope,
+    /// `claim.aud`: `aud` is the endpoint's service root, exactly.
     Aud,
+    /// `claim.sub`: `sub` equals `requesting_practitioner.id`.
     Sub,
+    /// `claim.resource_type`: the resource claims are a Device, an Organization and a Practitioner.
     ResourceType,
+    /// `requesting_device`: the Device claim has an identifier, a model and a version.
     Device,
+    /// `requesting_organization`: the Organization claim has a name and its ODS code.
     Organization,
+    /// `requesting_practitioner`: the Practitioner claim has an id, an STU3 name and an SDS user id.
     Practitioner,
     /// Reported, never enforced: the spec warns consumers often omit it.
     PractitionerRoleProfile,
     /// Reported, never enforced: the spec warns consumers often omit it.
     PractitionerLocalIdentifier,
+    /// `interaction`: `Ssp-InteractionID` fits the method, path and a search's query.
     Interaction,
 }
 
 impl Rule {
+    /// Every rule, in the order README.md lists them.
     pub const ALL: [Rule; 24] = [
         Rule::Authorization,
         Rule::Parts,
@@ -112,6 +135,7 @@ impl Rule {
         }
     }
 
+    /// The error breaking this rule answers with: the resource rules are 422, the rest 400.
     pub fn answer(self) -> Answer {
         match self {
             Rule::Device
@@ -127,7 +151,9 @@ impl Rule {
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// The rule broken.
     pub rule: Rule,
+    /// What is wrong and how to fix it, for the consumer (claim values cut to 60 characters).
     pub message: String,
 }
 
@@ -141,6 +167,7 @@ pub struct Findings {
 }
 
 impl Findings {
+    /// Records a broken rule that refuses the request in `enforce` mode.
     pub fn fail(&mut self, rule: Rule, message: impl Into<String>) {
         self.violations.push(Finding {
             rule,
@@ -148,6 +175,7 @@ impl Findings {
         });
     }
 
+    /// Records a departure the spec tolerates: reported, never refused.
     pub fn notice(&mut self, rule: Rule, message: impl Into<String>) {
         self.notices.push(Finding {
             rule,
@@ -164,6 +192,7 @@ impl Findings {
         }
     }
 
+    /// Whether no rule was broken (notices do not count).
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
     }

@@ -34,7 +34,9 @@ pub struct Expected<'a> {
 /// A token's header and payload, as far as they could be decoded.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Decoded {
+    /// The header as a JSON object, when its part decoded to one.
     pub header: Option<Value>,
+    /// The payload as a JSON object, when its part decoded to one.
     pub payload: Option<Value>,
 }
 

@@ -27,12 +27,18 @@ pub const WARNINGS_HEADER: &str = "ssp-sim-warnings";
 
 /// The parts of a request check 10 reads.
 pub struct ProviderRequest<'a> {
+    /// The request headers; only `Authorization` is read.
     pub headers: &'a HeaderMap,
+    /// The request method, which the declared interaction must fit.
     pub method: &'a Method,
     /// The FHIR path and query below the service root.
     pub rest: &'a str,
+    /// The interaction `Ssp-InteractionID` declared (check 4).
     pub interaction: &'a Interaction,
+    /// The whole catalogue, to say which interaction a misfitting request looks like.
     pub interactions: &'a Interactions,
+    /// The endpoint check 6 found: its service root is the `aud` a token must name, its `jwt`
+    /// settings the mode and the key.
     pub endpoint: &'a Endpoint,
 }
 
@@ -78,9 +84,18 @@ impl Verdict {
     }
 }
 
-/// Check 10, as the endpoint's mode says: in `enforce` mode a broken rule refuses with
-/// 400 `bad-request` or 422 `invalid-resource` (every broken rule listed); in `report` mode
-/// the request passes with the broken rules as warnings; `off` skips it.
+/// Check 10: the request is one a GP Connect provider would accept, as the endpoint's
+/// `jwt_mode` (else `--jwt-mode`) says.
+///
+/// - Reads: the `Authorization` header's JWT (the rules of [`findings::Rule`]), the method and
+///   the FHIR path and query against the declared interaction, the endpoint's service root (the
+///   expected `aud`) and `jwt_key`.
+/// - Hands on: a [`Verdict`]: in `report` mode the broken rules as warnings, otherwise at most
+///   a note for the trail; `off` checks nothing.
+/// - Refuses, in `enforce` mode: 400 [`bad-request`](crate::config::rejection::ids::BAD_REQUEST)
+///   when any broken rule is a bad request, else 422
+///   [`invalid-resource`](crate::config::rejection::ids::INVALID_RESOURCE); the `diagnostics`
+///   list every broken rule, not only the first.
 pub fn run(policy: &Policy, request: &ProviderRequest) -> Result<Verdict, Rejection> {
     let mode = request.endpoint.jwt.mode.unwrap_or(policy.mode);
     if mode == JwtMode::Off {

@@ -6,7 +6,14 @@ use crate::config::rejection::{ids, Placeholder, Rejection};
 use crate::config::routes::Endpoint;
 use crate::spine::target::TargetUrl;
 
-/// Returns the rest of the target after the service root: the FHIR path and query.
+/// Check 8: the target URL starts with the service root SDS holds for the receiver and
+/// interaction, at a path-segment boundary.
+///
+/// - Reads: the target URL (check 3) and the endpoint check 6 found.
+/// - Hands on: the rest of the target after the service root, the FHIR path and query (empty,
+///   or starting with `/` or `?`), for check 10, the demo provider and the forwarder.
+/// - Refuses: any other target, with 400 [`endpoint-varies`](ids::ENDPOINT_VARIES),
+///   placeholders `endpoint` (the registered service root), `cpa_id` and `target_url`.
 pub fn check<'t>(target: &'t TargetUrl, endpoint: &Endpoint) -> Result<&'t str, Rejection> {
     let url = target.as_str();
     match url.strip_prefix(endpoint.service_root.as_str()) {

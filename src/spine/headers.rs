@@ -12,9 +12,13 @@ const INTERACTION_ID: &str = "ssp-interactionid";
 /// What the SSP headers declare, once checked.
 #[derive(Debug, Clone)]
 pub struct SspHeaders {
+    /// `Ssp-TraceID` as sent, checked to be a UUID (answers echo the header itself).
     pub trace_id: String,
+    /// `Ssp-From`: the sending consumer's ASID (checks 5 and 7).
     pub from: Asid,
+    /// `Ssp-To`: the receiving provider's ASID (checks 6 and 7).
     pub to: Asid,
+    /// `Ssp-InteractionID`, as the catalogue interaction it names.
     pub interaction: InteractionKey,
 }
 
@@ -30,10 +34,14 @@ pub fn declared<'i>(
         .and_then(|id| interactions.get(id.trim()))
 }
 
-/// Check 4: parses the four SSP headers; every problem is named, not only the first.
-/// `declared` is what [`declared`] found for `Ssp-InteractionID`.
+/// Check 4: the four SSP headers are present and well formed.
 ///
-/// Refuses with 400 `bad-request`, the diagnostics naming each missing or malformed header.
+/// - Reads: `Ssp-TraceID` (a UUID), `Ssp-From` and `Ssp-To` (ASIDs: digits), and
+///   `Ssp-InteractionID`, through `declared`: what [`declared()`] found for it in the catalogue.
+/// - Hands on: the [`SspHeaders`], for checks 5 to 7 and the trail.
+/// - Refuses: a missing, non-ASCII or malformed header, or an interaction ID the catalogue does
+///   not hold, with 400 [`bad-request`](crate::config::rejection::ids::BAD_REQUEST); the
+///   `diagnostics` name every bad header, not only the first.
 pub fn parse(
     headers: &HeaderMap,
     declared: Option<InteractionKey>,

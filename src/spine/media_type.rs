@@ -52,6 +52,16 @@ fn has_body(headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.trim() != "0")
 }
 
+/// Check 9: the request names FHIR JSON or FHIR XML, and the answer's format is negotiated.
+///
+/// - Reads: `Content-Type` when a body is sent (`Content-Length` not 0, or
+///   `Transfer-Encoding`), the `_format` query parameter, and `Accept`.
+/// - Hands on: the [`Format`] answers are given in: `_format`, else the first FHIR type in
+///   `Accept`, else (no `Accept`, or a wildcard) the body's format, else JSON.
+/// - Refuses: a body that is not FHIR JSON or XML in UTF-8, a `_format` that names neither, or
+///   an `Accept` that names neither and no wildcard, with 415
+///   [`unsupported-media-type`](ids::UNSUPPORTED_MEDIA_TYPE), the `diagnostics` naming the
+///   header or parameter.
 pub fn check(headers: &HeaderMap, query: Option<&str>) -> Result<Format, Rejection> {
     let refuse = |what: String| {
         Err(Rejection::new(ids::UNSUPPORTED_MEDIA_TYPE).with(Placeholder::Diagnostics, what))

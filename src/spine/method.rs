@@ -4,6 +4,12 @@ use http::Method;
 
 use crate::config::rejection::{ids, Rejection};
 
+/// Check 2: the method is one the SSP brokers.
+///
+/// - Reads: the request method.
+/// - Refuses: anything but GET, POST, PUT and DELETE, with 405
+///   [`method-not-allowed`](ids::METHOD_NOT_ALLOWED) (no placeholders: Spine's 405 names
+///   nothing).
 pub fn check(method: &Method) -> Result<(), Rejection> {
     match *method {
         Method::GET | Method::POST | Method::PUT | Method::DELETE => Ok(()),

@@ -4,6 +4,15 @@ use crate::config::rejection::{ids, Placeholder, Rejection};
 use crate::config::routes::{Endpoint, Provider, Registry};
 use crate::spine::headers::SspHeaders;
 
+/// Check 6: `Ssp-To` is a provider with an endpoint registered for the declared interaction.
+///
+/// - Reads: `Ssp-To` and the interaction (check 4) against the registry's providers and their
+///   endpoints.
+/// - Hands on: the [`Provider`] and the [`Endpoint`] SDS holds for the interaction, for check 8,
+///   check 10 and the backend.
+/// - Refuses: an unknown ASID, or a provider with no endpoint for the interaction, with 403
+///   [`receiver-asid-not-authorised`](ids::RECEIVER_NOT_AUTHORISED), placeholders `from_asid`
+///   and `to_asid`.
 pub fn check<'r>(
     registry: &'r Registry,
     ssp: &SspHeaders,

@@ -10,11 +10,19 @@ use crate::config::rejection::Rejection;
 pub struct TargetUrl(String);
 
 impl TargetUrl {
+    /// The URL as the consumer sent it, query included.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
+/// Check 3: the request path holds the provider's absolute URL after the SSP's own address.
+///
+/// - Reads: the request's path and query.
+/// - Hands on: the [`TargetUrl`], byte for byte, for check 8 and the forwarder.
+/// - Refuses: a path that is not `/http://host...` or `/https://host...` (a relative path, no
+///   host, another scheme), with 400 [`bad-request`](crate::config::rejection::ids::BAD_REQUEST),
+///   the `diagnostics` showing the expected form and the path received.
 pub fn parse(uri: &Uri) -> Result<TargetUrl, Rejection> {
     let raw = uri.path_and_query().map_or("", |pq| pq.as_str());
     let target = raw.strip_prefix('/').unwrap_or(raw);
