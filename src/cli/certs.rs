@@ -14,26 +14,39 @@ use rcgen::{
 /// Certificate generation or loading failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
+    /// A file or the directory could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// Why it failed.
         source: std::io::Error,
     },
+    /// rcgen could not make a key or certificate.
     #[error("cannot generate certificates: {0}")]
     Generate(#[from] rcgen::Error),
+    /// The directory holds some of the five files but not all: mixing sets would not chain.
     #[error("{dir} holds {present} but not {missing}; run `ssp-sim certs --dir {dir} --force` for a fresh set, or add the missing files")]
     Incomplete {
+        /// The certificate directory.
         dir: String,
+        /// The files found, comma-separated.
         present: String,
+        /// The files missing, comma-separated.
         missing: String,
     },
+    /// `certs` without `--force` found files it would overwrite.
     #[error("{dir} already holds certificates; add --force to replace them")]
-    Exists { dir: String },
+    Exists {
+        /// The certificate directory.
+        dir: String,
+    },
 }
 
 /// The five files of a certificate directory.
 #[derive(Debug, Clone)]
 pub struct CertPaths {
+    /// The directory holding the five files.
     pub dir: PathBuf,
 }
 
@@ -47,21 +60,27 @@ impl CertPaths {
         }
     }
 
+    /// The set in `dir`; nothing is read or written until asked.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
+    /// `ca.pem`: the CA client certificates must chain to; HTTPS backends are trusted by it too.
     pub fn ca(&self) -> PathBuf {
         self.dir.join("ca.pem")
     }
+    /// `server.pem`: the HTTPS listener's certificate chain.
     pub fn server(&self) -> PathBuf {
         self.dir.join("server.pem")
     }
+    /// `server-key.pem`: the HTTPS listener's private key.
     pub fn server_key(&self) -> PathBuf {
         self.dir.join("server-key.pem")
     }
+    /// `client.pem`: a consumer certificate the CA signed, for curl and the tests.
     pub fn client(&self) -> PathBuf {
         self.dir.join("client.pem")
     }
+    /// `client-key.pem`: the private key of `client.pem`.
     pub fn client_key(&self) -> PathBuf {
         self.dir.join("client-key.pem")
     }

@@ -22,20 +22,33 @@ const ID_PREFIX: &str = "urn:nhs:names:services:gpconnect:";
 /// Why the command cannot do what it was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum JwtCommandError {
+    /// The interaction catalogue cannot be loaded.
     #[error("{0}")]
     Catalogue(#[from] ConfigError),
+    /// `--interaction` matches no interaction ID.
     #[error("`{0}` is not an interaction of the catalogue; give its ID, e.g. urn:nhs:names:services:gpconnect:fhir:rest:read:patient-1, or the end of it, e.g. read:patient-1")]
     UnknownInteraction(String),
+    /// `--interaction` matches the end of several interaction IDs.
     #[error("`{wanted}` could be any of {candidates}; give more of the ID")]
-    AmbiguousInteraction { wanted: String, candidates: String },
+    AmbiguousInteraction {
+        /// The `--interaction` value.
+        wanted: String,
+        /// The IDs it could be, comma-separated.
+        candidates: String,
+    },
+    /// Neither `--interaction` nor `--scope` gives the token a `requested_scope`.
     #[error("a token needs a requested_scope: pass --interaction (its scope is used) or --scope")]
     NoScope,
+    /// `--aud` is missing: only the endpoint's service root can be the `aud`.
     #[error("a token needs an aud: pass --aud with the provider endpoint's service root (its service_root in routes.toml)")]
     NoAud,
+    /// `--decode -` could not read standard input.
     #[error("cannot read the token from standard input: {0}")]
     Stdin(io::Error),
+    /// `--key` names no usable public key.
     #[error("{0}")]
     Key(#[from] KeyError),
+    /// The token or the report could not be written.
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),
 }

@@ -17,6 +17,7 @@ use crate::config::settings::{LogFormat, Overrides};
 #[derive(Debug, Parser)]
 #[command(name = "ssp-sim", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// The command given; `None` runs `serve` with the top-level flags.
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Flags of `serve`, which runs when no command is given.
@@ -24,6 +25,7 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the simulator (the default).
@@ -36,6 +38,7 @@ pub enum Command {
     Jwt(JwtArgs),
 }
 
+/// The flags of `serve`: each overrides the settings file and the `SSP_SIM_*` environment.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
     /// Settings file [default: ./ssp-sim.toml when present].
@@ -82,6 +85,7 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The flags given, as the top layer of the settings.
     pub fn overrides(&self) -> Overrides {
         Overrides {
             routes: self.routes.clone(),
@@ -100,6 +104,7 @@ impl ServeArgs {
     }
 }
 
+/// The flags of `certs`.
 #[derive(Debug, Args)]
 pub struct CertsArgs {
     /// Where to write the PEM files.
@@ -113,6 +118,7 @@ pub struct CertsArgs {
     pub san: Vec<String>,
 }
 
+/// The flags of `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Settings file [default: ./ssp-sim.toml when present].
@@ -123,6 +129,7 @@ pub struct CheckArgs {
     pub routes: Option<PathBuf>,
 }
 
+/// The flags of `jwt`.
 #[derive(Debug, Args)]
 pub struct JwtArgs {
     /// The interaction the token is for: its ID or the end of it, e.g. read:patient-1 (sets requested_scope).

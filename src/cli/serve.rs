@@ -23,17 +23,25 @@ use crate::proxy::tls::{self, TlsError};
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A settings, routes or catalogue file is wrong.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// The certificate directory is incomplete or cannot be written.
     #[error("{0}")]
     Certs(#[from] CertError),
+    /// The certificates or keys cannot be used for TLS.
     #[error("{0}")]
     Tls(#[from] TlsError),
+    /// A listener's address cannot be bound; the process exits 2.
     #[error("cannot listen on {addr} ({what}): {source}; is another ssp-sim running? choose another address with --{flag}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Which listener, for the message.
         what: &'static str,
+        /// The flag that sets the address, so the message can name the fix.
         flag: &'static str,
+        /// Why binding failed.
         source: io::Error,
     },
 }
@@ -65,7 +73,9 @@ pub struct Server {
     stopped: watch::Receiver<bool>,
     /// Whether `start` wrote a fresh certificate set.
     pub generated_certs: bool,
+    /// The certificate directory in use, so `main` can print which client certificate to use.
     pub certs: CertPaths,
+    /// Where the routes were read from, for the start-up lines and reloads.
     pub routes: RoutesSource,
 }
 
@@ -146,20 +156,24 @@ impl Server {
         })
     }
 
+    /// The HTTPS listener's bound address (the real port when `--listen` asked for port 0).
     pub fn https_addr(&self) -> SocketAddr {
         self.https
             .local_addr()
             .expect("a bound socket has an address")
     }
 
+    /// The plain HTTP listener's bound address, when it is on.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The admin API's bound address, when it is on.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The gateway the HTTPS and plain HTTP listeners serve, shared.
     pub fn gateway(&self) -> Arc<Gateway> {
         self.gateway.clone()
     }

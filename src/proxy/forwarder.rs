@@ -32,10 +32,13 @@ pub type HttpClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 /// Why a backend could not be used; every kind answers 502 `error-communicating`.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
+    /// The backend did not answer within the backend timeout.
     #[error("no response within {0:?}")]
     Timeout(Duration),
+    /// Connecting, the TLS handshake, or the exchange with the backend failed.
     #[error("{0}")]
     Backend(#[from] hyper_util::client::legacy::Error),
+    /// The request to the backend could not be built from the consumer's.
     #[error("cannot build the backend request: {0}")]
     Request(#[from] http::Error),
 }
@@ -112,7 +115,9 @@ fn build(config: rustls::ClientConfig) -> HttpClient {
 /// How the consumer reached ssp-sim, for the forwarding headers.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer {
+    /// The consumer's socket address; its IP goes into `X-Forwarded-For` and `Forwarded: for=`.
     pub addr: SocketAddr,
+    /// Whether it came over TLS: `Forwarded: proto=https` rather than `http`.
     pub tls: bool,
 }
 

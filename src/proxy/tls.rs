@@ -24,12 +24,19 @@ pub enum TlsError {
     /// rustls refused the material (e.g. a key that does not fit its certificate).
     #[error("{path}: {source}")]
     Rustls {
+        /// The file the material came from.
         path: PathBuf,
+        /// What rustls refused.
         source: rustls::Error,
     },
     /// The client-certificate verifier could not be built from `ca.pem`.
     #[error("{path}: cannot build a client verifier: {message}")]
-    Verifier { path: PathBuf, message: String },
+    Verifier {
+        /// The CA file.
+        path: PathBuf,
+        /// What rustls said.
+        message: String,
+    },
 }
 
 /// The suites GP Connect allows: AESGCM+EECDH (and TLS 1.3's AES-GCM).

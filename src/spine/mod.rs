@@ -2,7 +2,9 @@
 //!
 //! Each check is a small function that either hands the next check what it established
 //! or returns the `Rejection` that answers the request. The gateway runs them in this order
-//! and records each result on the request's context:
+//! and records each result on the request's context. Each check's doc states its contract in
+//! the same three parts: what it reads, what it hands on, and what it refuses with which
+//! catalogue entry.
 //!
 //! | # | module | reads | refuses with |
 //! |---|---|---|---|
