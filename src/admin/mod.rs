@@ -43,6 +43,8 @@ pub struct Admin {
 }
 
 impl Admin {
+    /// The admin API over the running gateway; `token`, when set, is the bearer every request
+    /// must carry.
     pub fn new(gateway: Arc<Gateway>, reloader: Arc<Reloader>, token: Option<String>) -> Self {
         Self {
             gateway,

@@ -22,8 +22,11 @@ const POLL: Duration = Duration::from_secs(1);
 /// What set a reload off, for the logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
+    /// `POST /reload` on the admin API.
     Admin,
+    /// The process received SIGHUP.
     Sighup,
+    /// The routes file's modification time or size changed.
     FileChange,
 }
 
@@ -40,9 +43,13 @@ impl fmt::Display for Trigger {
 /// What a successful reload installed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reloaded {
+    /// Where the routes were read from.
     pub routes: String,
+    /// How many consumers the new registry holds.
     pub consumers: usize,
+    /// How many providers the new registry holds.
     pub providers: usize,
+    /// How many `[[fault]]` tables it declared (installed in place of the old declared ones).
     pub faults: usize,
 }
 

@@ -31,6 +31,7 @@ pub struct Head {
 }
 
 impl Head {
+    /// Takes what the journal keeps from a request as it arrives.
     pub fn of<B>(request: &Request<B>) -> Self {
         let headers = request.headers();
         let get = |name: &str| headers.get(name).cloned();
@@ -89,8 +90,11 @@ impl From<&Head> for Seen {
 /// One finished request, handed to the journal.
 #[derive(Debug)]
 pub struct Entry {
+    /// When the request arrived, for the entry's timestamp.
     pub received: SystemTime,
+    /// What arrived, as sent.
     pub head: Head,
+    /// Every check's result, in order.
     pub trail: Trail,
     /// `None` when the connection was dropped on purpose (a fault).
     pub status: Option<StatusCode>,
@@ -128,6 +132,7 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// A journal keeping the last `capacity` requests; 0 keeps none.
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
@@ -135,10 +140,12 @@ impl Journal {
         }
     }
 
+    /// Whether it keeps anything; `GET /journal` answers 404 when it does not.
     pub fn enabled(&self) -> bool {
         self.capacity > 0
     }
 
+    /// How many requests it keeps, for `GET /health`.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -186,6 +193,7 @@ impl Journal {
             .collect()
     }
 
+    /// Forgets every entry (`DELETE /journal`).
     pub fn clear(&self) {
         let drained: VecDeque<_> =
             std::mem::take(&mut *self.entries.lock().unwrap_or_else(PoisonError::into_inner));

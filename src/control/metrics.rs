@@ -45,6 +45,7 @@ impl Gauge {
         Held(self)
     }
 
+    /// How many are held now.
     pub fn get(&self) -> i64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -105,6 +106,7 @@ impl Metrics {
         }
     }
 
+    /// Whether requests are counted (`--metrics`); `GET /metrics` answers 404 when not.
     pub fn enabled(&self) -> bool {
         self.enabled
     }
@@ -171,10 +173,12 @@ impl Metrics {
         self.backend_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a fault that acted on a request (`ssp_sim_faults_fired_total`).
     pub fn fault_fired(&self) {
         self.faults_fired.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a reload, successful or refused (`ssp_sim_reloads_total` by `result`).
     pub fn reloaded(&self, ok: bool) {
         let counter = if ok {
             &self.reloads_ok

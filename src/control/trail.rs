@@ -8,7 +8,9 @@ use crate::config::rejection::Rejection;
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckRecord {
+    /// The check's name, e.g. `fot` or `endpoint`, as the journal shows it.
     pub name: &'static str,
+    /// Whether it passed.
     pub ok: bool,
     /// Why it failed (or what it noted), when there is something to say.
     pub detail: Option<String>,
@@ -17,6 +19,7 @@ pub struct CheckRecord {
 /// The checks a request went through, in order.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Trail {
+    /// Every check run, in the order run.
     pub checks: Vec<CheckRecord>,
 }
 

@@ -25,6 +25,8 @@ pub enum Effect {
 }
 
 impl Fault {
+    /// What this fault does to the request `at`: an error gets the request's ASIDs, interaction,
+    /// target and endpoint as its placeholder values.
     pub fn effect(&self, at: &Subject<'_>) -> Effect {
         match &self.rule.action {
             Action::Delay(pause) => Effect::Delay(*pause),

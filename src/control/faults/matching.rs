@@ -97,9 +97,13 @@ impl MatchSpec {
 /// What the checks have identified about a request, for matching and for an error's values.
 #[derive(Debug)]
 pub struct Subject<'a> {
+    /// `Ssp-From`.
     pub from: &'a Asid,
+    /// `Ssp-To`.
     pub to: &'a Asid,
+    /// The interaction `Ssp-InteractionID` declared.
     pub interaction: &'a Interaction,
+    /// The target URL as sent, query included.
     pub target: &'a str,
     /// The registration SDS holds for the receiver and interaction, when there is one.
     pub endpoint: Option<&'a Endpoint>,
@@ -108,6 +112,8 @@ pub struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
+    /// What checks 4 and 6 established about a request, looked up again so that a fault acting
+    /// before the Spine checks finish sees the same endpoint.
     pub fn new(registry: &'a Registry, ssp: &'a SspHeaders, target: &'a TargetUrl) -> Self {
         let endpoint = registry
             .provider(&ssp.to)

@@ -25,8 +25,10 @@ const MAX_DELAY: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
+    /// Which requests it fires on (`match`); absent matches every request.
     #[serde(rename = "match", default)]
     pub matcher: MatchSpec,
+    /// What it does to them.
     pub respond: RespondSpec,
     /// How many requests it answers before it removes itself; absent means until removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,8 +39,10 @@ pub struct FaultSpec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchSpec {
+    /// The sender's ASID (`Ssp-From`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_asid: Option<String>,
+    /// The receiver's ASID (`Ssp-To`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_asid: Option<String>,
     /// An interaction ID or a capability name.
@@ -62,10 +66,13 @@ pub struct RespondSpec {
     /// The `{diagnostics}` of that error (default: what the real error would say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<String>,
+    /// Milliseconds to hold the request before it goes on as usual.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// `true`: close the connection without a response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop: Option<bool>,
+    /// The HTTP status to answer with, instead of what the backend would.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// The JSON body sent with `status`.
@@ -77,7 +84,9 @@ pub struct RespondSpec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[error("{field}: {message}")]
 pub struct FieldError {
+    /// The field, e.g. `match.path` or `respond.error`.
     pub field: String,
+    /// What is wrong with it and what to write instead.
     pub message: String,
 }
 

@@ -26,7 +26,9 @@ pub enum Origin {
 /// An installed rule with its remaining count.
 #[derive(Debug)]
 pub struct Fault {
+    /// `fault-N`, unique for the process's life: `DELETE /faults/{id}` names it.
     pub id: String,
+    /// Where it was declared: routes.toml rules are replaced on reload, API ones kept.
     pub origin: Origin,
     pub(super) rule: Rule,
     left: Option<AtomicU32>,
@@ -73,6 +75,7 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// No rules yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -131,6 +134,7 @@ impl Faults {
         self.installed.store(Arc::default());
     }
 
+    /// Every installed rule in the order they are tried (`GET /faults`).
     pub fn list(&self) -> Arc<Vec<Arc<Fault>>> {
         self.installed.load_full()
     }
