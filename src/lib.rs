@@ -7,6 +7,8 @@
 //! [`config`] the loaded routes and catalogues every part reads; [`wire`] the bodies and
 //! formats below them all. [`cli`] is the command line that wires them together.
 
+#![warn(missing_docs)]
+
 pub mod admin;
 pub mod cli;
 pub mod config;

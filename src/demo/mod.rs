@@ -41,12 +41,17 @@ use state::{Ledger, Practice};
 
 /// A request the gateway has accepted for the demo provider.
 pub struct DemoCall<'a> {
+    /// The practice addressed: its ODS code, name and enablement switches.
     pub provider: &'a Provider,
+    /// The endpoint the request came through: its service root is the base of `fullUrl`s.
     pub endpoint: &'a Endpoint,
+    /// The interaction declared, which picks the use case.
     pub interaction: &'a Interaction,
     /// The FHIR path and query below the service root.
     pub rest: &'a str,
+    /// The format check 9 negotiated, for the answer and its errors.
     pub format: Format,
+    /// The request itself, for its method, headers and body.
     pub request: Request<RequestBody>,
 }
 
@@ -59,13 +64,16 @@ pub struct DemoProvider {
 
 /// The practice a request is for, as the use cases see it.
 pub struct Site<'a> {
+    /// The fixtures every practice starts from.
     pub fixtures: &'a Fixtures,
     ledger: &'a Ledger,
+    /// The practice's ODS code: whose state and fixtures the request sees.
     pub ods_code: &'a str,
     /// The practice's name, from routes.toml.
     pub name: &'a str,
     /// The service root the request came through, for `fullUrl` and `Location`.
     pub base: &'a str,
+    /// The time the request is answered at, UTC: bookable slots and timestamps are judged by it.
     pub now: OffsetDateTime,
 }
 
@@ -90,6 +98,10 @@ impl DemoProvider {
         })
     }
 
+    /// Answers one request as a GP Connect 1.2.7 provider would, or refuses it as one would:
+    /// the practice's enablement switches, then the interaction's method and path, then the use
+    /// case itself. Refusals are provider errors, which the gateway renders in the negotiated
+    /// format.
     pub async fn handle(&self, call: DemoCall<'_>) -> Result<Response<Body>, Rejection> {
         let provider = call.provider;
         let interaction = call.interaction;

@@ -20,14 +20,29 @@ const XHTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";
 /// Why a JSON value has no FHIR XML form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FhirXmlError {
+    /// Where the resource should be is something else: a resource must be a JSON object with a
+    /// string `resourceType`.
     #[error(
         "`{path}` is not a FHIR resource: it must be a JSON object with a string resourceType"
     )]
-    NotAResource { path: String },
+    NotAResource {
+        /// Where in the JSON, as dot-separated keys, e.g. `entry.resource`.
+        path: String,
+    },
+    /// An array directly inside an array, which has no XML form.
     #[error("`{path}` is an array inside an array, which FHIR XML cannot express")]
-    NestedArray { path: String },
+    NestedArray {
+        /// Where in the JSON, as dot-separated keys, e.g. `entry.resource`.
+        path: String,
+    },
+    /// A key that cannot be an XML element name.
     #[error("`{name}` at `{path}` is not a FHIR element name (letters, digits and `_` only)")]
-    BadName { path: String, name: String },
+    BadName {
+        /// Where in the JSON, as dot-separated keys, e.g. `entry.resource`.
+        path: String,
+        /// The key as written.
+        name: String,
+    },
 }
 
 /// Serialises a FHIR resource given as JSON into FHIR XML (no XML declaration; UTF-8).
