@@ -1,7 +1,7 @@
 //! The life of one request through the SSP, as a fixed sequence of phases over one
 //! [`Context`]: the Spine checks in the order of DESIGN.md section 4, the faults, the
 //! provider-side checks, the provider or backend, then the answer and its recording. Reading
-//! [`Gateway::phases`] is reading the flow; each phase returns `Result<T, Rejection>` and is
+//! `Gateway::phases` is reading the flow; each phase returns `Result<T, Rejection>` and is
 //! recorded on the context in one place, [`Context::check`].
 
 use std::borrow::Cow;

@@ -1,6 +1,6 @@
 //! FHIR JSON to FHIR XML, for any STU3 resource: what a consumer that asked for
 //! `application/fhir+xml` gets. It follows the mapping of the FHIR specification's XML and
-//! JSON pages (http://hl7.org/fhir/STU3/json.html), in the JSON's own element order, which for
+//! JSON pages (<http://hl7.org/fhir/STU3/json.html>), in the JSON's own element order, which for
 //! FHIR JSON is already the definition order that XML requires.
 //!
 //! The mapping, in short: a primitive is `<name value=".."/>`, its `_name` partner adds `id`
