@@ -30,7 +30,7 @@ pub enum Capability {
 }
 
 impl Capability {
-    /// Every capability, in the order the specification lists them.
+    /// Every capability, for parsing routes.toml names (and a test that each has interactions).
     pub const ALL: [Capability; 4] = [
         Capability::Foundations,
         Capability::Appointments,

@@ -26,7 +26,7 @@ pub enum Placeholder {
 }
 
 impl Placeholder {
-    /// Every placeholder: templates are checked against these names at start-up.
+    /// Every placeholder: a template's `{name}` must be one of these, checked at start-up.
     pub const ALL: [Placeholder; 7] = [
         Placeholder::TargetUrl,
         Placeholder::Endpoint,

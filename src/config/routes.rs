@@ -134,7 +134,8 @@ impl DemoSwitches {
 pub struct Provider {
     /// The practice's name, which the demo provider gives its Organization.
     pub name: String,
-    /// The practice's ODS code, which the directory lookup searches by.
+    /// The practice's ODS code: the directory lookup searches by it, the demo provider keeps
+    /// the practice's state under it.
     pub ods_code: OdsCode,
     /// The `Ssp-To` that reaches it: the key check 6 looks it up by.
     pub asid: Asid,

@@ -77,7 +77,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// Every rule, in the order README.md lists them.
+    /// Every rule, in README.md's order, for the tests that walk them all.
     pub const ALL: [Rule; 24] = [
         Rule::Authorization,
         Rule::Parts,

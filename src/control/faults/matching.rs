@@ -112,8 +112,8 @@ pub struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
-    /// What checks 4 and 6 established about a request, looked up again so that a fault acting
-    /// before the Spine checks finish sees the same endpoint.
+    /// What check 4 established about a request, with the endpoint SDS holds for it looked up
+    /// here: faults of the Spine stage act before check 6 has found it.
     pub fn new(registry: &'a Registry, ssp: &'a SspHeaders, target: &'a TargetUrl) -> Self {
         let endpoint = registry
             .provider(&ssp.to)
