@@ -93,6 +93,8 @@ pub mod ids {
         ACCESS_DENIED = "access-denied",
         /// 409 DUPLICATE_REJECTED.
         DUPLICATE_REJECTED = "duplicate-rejected",
+        /// 409 FHIR_CONSTRAINT_VIOLATION: an update's If-Match names another version.
+        FHIR_CONSTRAINT_VIOLATION = "fhir-constraint-violation",
         /// 400 INVALID_IDENTIFIER_SYSTEM.
         INVALID_IDENTIFIER_SYSTEM = "invalid-identifier-system",
         /// 400 INVALID_IDENTIFIER_VALUE.
@@ -101,6 +103,8 @@ pub mod ids {
         INVALID_NHS_NUMBER = "invalid-nhs-number",
         /// 422 INVALID_PARAMETER.
         INVALID_PARAMETER = "invalid-parameter",
+        /// 400 INVALID_PATIENT_DEMOGRAPHICS: PDS does not know or verify the patient.
+        INVALID_PATIENT_DEMOGRAPHICS = "invalid-patient-demographics",
         /// 404 NO_RECORD_FOUND.
         NO_RECORD_FOUND = "no-record-found",
         /// 501 NOT_IMPLEMENTED.

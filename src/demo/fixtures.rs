@@ -1,21 +1,26 @@
 //! The demo provider's data: the JSON files of `demo/`, parsed and validated once at
 //! start-up into typed tables (see `demo/README.md` for what each file holds). Every
-//! reference between fixtures is checked here, so the use cases can trust them.
+//! reference between fixtures is checked here, so the use cases can trust them; a broken
+//! fixture stops start-up naming the file and the field.
 
 use std::collections::{HashMap, HashSet};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use include_dir::{include_dir, Dir};
+use jiff::civil::Date;
+use jiff::SignedDuration;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use time::{Date, Duration};
 
 use crate::config::problems::{ConfigError, Problem};
-use crate::demo::dates;
-use crate::demo::fhir;
-use crate::demo::nhs_number::{self, NhsNumber};
+use crate::demo::elements::Elements;
+use crate::demo::patients::PatientRecord;
+use crate::demo::pds::{self, Pds};
 use crate::demo::state::Booking;
 use crate::demo::timetable::{self, RawSession, Timetable};
+use crate::demo::{dates, fhir};
 use crate::wire::systems;
 
 /// The fixture files compiled into the binary.
@@ -42,10 +47,13 @@ pub enum Operation {
     PatientAppointments,
     StructuredRecord,
     StructuredMetadata,
+    DocumentsMetadata,
+    SearchDocuments,
+    RetrieveDocument,
 }
 
-/// How an appointment is delivered (`Extension-GPConnect-DeliveryChannel-2`). `Visit` was
-/// added in 1.2.7 (#826): such slots and appointments are never bookable through GP Connect.
+/// How an appointment is delivered (`Extension-GPConnect-DeliveryChannel-2`). `Visit` comes
+/// from the draft 1.2.7 notes (#826): such slots and appointments are never bookable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum DeliveryChannel {
     #[serde(rename = "In-person")]
@@ -67,22 +75,16 @@ impl DeliveryChannel {
     }
 }
 
-/// A patient known to the practice.
-#[derive(Debug, Clone)]
-pub struct PatientRecord {
-    pub id: String,
-    pub nhs_number: NhsNumber,
-    /// PDS sensitive (S-flag): never returned or registered through GP Connect (#658, #847).
-    pub sensitive: bool,
-    pub resource: Value,
-}
-
 /// A diary and its timetable.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub id: String,
     pub channel: DeliveryChannel,
+    /// The practice's slot type: `Slot.serviceType.text` and `Appointment.serviceType.text`
+    /// (#912).
+    pub slot_type: String,
     pub timetable: Timetable,
+    /// The Schedule resource without planning horizon (added per search).
     pub resource: Value,
 }
 
@@ -94,6 +96,11 @@ impl Schedule {
             .into_iter()
             .flatten()
             .filter_map(move |a| fhir::reference_id(a, kind))
+    }
+
+    /// The practice's schedule type, `Schedule.serviceCategory.text`, where it has one.
+    pub fn category(&self) -> Option<&str> {
+        self.resource["serviceCategory"]["text"].as_str()
     }
 }
 
@@ -107,13 +114,38 @@ pub struct MedicationEntry {
     pub requests: Vec<Value>,
 }
 
-/// A patient's structured record (allergies and medications).
+/// A record entry listed by one resource that comes with others: a consultation (its
+/// Encounter with the consultation List and notes) or an investigation (its DiagnosticReport
+/// with results and specimens).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub resource: Value,
+    #[serde(default)]
+    pub related: Vec<Value>,
+}
+
+/// A patient's structured record, one field per clinical area.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StructuredRecord {
     pub patient: String,
+    #[serde(default)]
     pub allergies: Vec<Value>,
+    #[serde(default)]
     pub medications: Vec<MedicationEntry>,
+    #[serde(default)]
+    pub problems: Vec<Value>,
+    #[serde(default)]
+    pub immunisations: Vec<Value>,
+    #[serde(default)]
+    pub consultations: Vec<Group>,
+    #[serde(default)]
+    pub uncategorised: Vec<Value>,
+    #[serde(default)]
+    pub investigations: Vec<Group>,
+    #[serde(default)]
+    pub referrals: Vec<Value>,
 }
 
 /// The title and SNOMED code of one structured `List`.
@@ -124,31 +156,63 @@ pub struct ListKind {
     pub code: Value,
 }
 
-/// The `List` kinds of a structured record, and the empty reason of an empty list.
+/// The primary `List` of each clinical area, and the empty reason of an empty list.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListKinds {
     pub allergies: ListKind,
     pub ended_allergies: ListKind,
     pub medications: ListKind,
+    pub problems: ListKind,
+    pub immunisations: ListKind,
+    pub consultations: ListKind,
+    pub uncategorised: ListKind,
+    pub investigations: ListKind,
+    pub referrals: ListKind,
+    pub diary: ListKind,
     pub empty_reason: Value,
 }
+
+/// A document of Access Document: its DocumentReference and the Binary behind it.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub patient: String,
+    pub binary_id: String,
+    pub content_type: String,
+    /// Base64 content; `None` for a document over the retrieval size limit.
+    pub content: Option<String>,
+    pub size: u64,
+    /// The DocumentReference, without `content.attachment.url` (it names the endpoint).
+    pub reference: Value,
+}
+
+/// The largest document Retrieve a document returns (Access Document 1.6: 5 MB).
+pub const DOCUMENT_SIZE_LIMIT: u64 = 5 * 1024 * 1024;
 
 /// Everything the demo provider serves, validated.
 #[derive(Debug)]
 pub struct Fixtures {
     pub capability_statement: Value,
     pub structured_capability_statement: Value,
+    pub documents_capability_statement: Value,
     organisation: Value,
     pub locations: Vec<Value>,
     pub practitioners: Vec<Value>,
     pub schedules: Vec<Schedule>,
+    /// Patients every practice starts with.
     pub patients: Vec<PatientRecord>,
+    /// The simulated PDS.
+    pub pds: Pds,
     /// Appointments every practice starts with, dated from the day the simulator started.
     pub appointments: Vec<Booking>,
     pub practitioner_role: Value,
     pub lists: ListKinds,
     pub records: Vec<StructuredRecord>,
+    pub documents: Vec<Document>,
+    /// Organisations documents name as authors, besides the practice.
+    pub other_organisations: Vec<Value>,
+    /// The STU3 element tables request bodies are checked against.
+    pub elements: Elements,
     operations: HashMap<String, Operation>,
 }
 
@@ -166,6 +230,7 @@ struct RawPractice {
 struct RawSchedule {
     delivery_channel: DeliveryChannel,
     slot_minutes: u16,
+    slot_type: String,
     sessions: Vec<RawSession>,
     resource: Value,
 }
@@ -179,8 +244,17 @@ struct RawPatients {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPatient {
-    pds_sensitive: bool,
+    #[allow(dead_code)] // documentation inside the data file
+    about: String,
     resource: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPds {
+    #[allow(dead_code)] // documentation inside the data file
+    about: String,
+    records: Vec<pds::RawRecord>,
 }
 
 #[derive(Deserialize)]
@@ -189,13 +263,13 @@ struct RawAppointments {
     appointments: Vec<RawAppointment>,
 }
 
-/// A fixture appointment: its slot is the schedule's slot at `time`, on the first day from
-/// `days_ahead` days after start-up that has one.
+/// A fixture appointment: its slot is the schedule's slot at `time` (UK local), on the first
+/// day from `days_ahead` days after start-up (negative: before) that has one.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAppointment {
     schedule: String,
-    days_ahead: u16,
+    days_ahead: i16,
     time: String,
     resource: Value,
 }
@@ -210,12 +284,40 @@ struct RawStructured {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawDocuments {
+    #[allow(dead_code)] // documentation inside the data file
+    about: String,
+    organisations: Vec<Value>,
+    documents: Vec<RawDocument>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDocument {
+    patient: String,
+    binary: RawBinary,
+    reference: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawBinary {
+    id: String,
+    content_type: String,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawOperations {
     operations: HashMap<String, Operation>,
 }
 
 /// How far ahead a fixture appointment looks for its slot.
-const FIXTURE_SEARCH_DAYS: u16 = 14;
+const FIXTURE_SEARCH_DAYS: i16 = 14;
 
 /// Collects problems with the file and key they sit at.
 struct Check {
@@ -232,29 +334,36 @@ impl Check {
         });
     }
 
-    /// Parses one file into `T`, or records why it cannot.
+    fn missing(&mut self, name: &str) {
+        self.problems.push(Problem {
+            file: format!("demo/{name}"),
+            line: None,
+            key: None,
+            message: "is missing; the demo provider needs it".into(),
+        });
+    }
+
+    /// Parses one file into `T`, or records why it cannot (with the path of the field).
     fn parse<T: DeserializeOwned>(
         &mut self,
         files: &HashMap<String, String>,
         name: &str,
     ) -> Option<T> {
         let Some(text) = files.get(name) else {
-            self.problems.push(Problem {
-                file: format!("demo/{name}"),
-                line: None,
-                key: None,
-                message: "is missing; the demo provider needs it".into(),
-            });
+            self.missing(name);
             return None;
         };
-        match serde_json::from_str(text) {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        match serde_path_to_error::deserialize(&mut deserializer) {
             Ok(value) => Some(value),
             Err(e) => {
+                let key = e.path().to_string();
+                let inner = e.into_inner();
                 self.problems.push(Problem {
                     file: format!("demo/{name}"),
-                    line: Some(e.line()),
-                    key: None,
-                    message: format!("not valid: {e}"),
+                    line: Some(inner.line()),
+                    key: (key != ".").then_some(key),
+                    message: format!("not valid: {inner}"),
                 });
                 None
             }
@@ -293,17 +402,17 @@ impl Check {
     }
 }
 
+/// Files by name (e.g. `patients.json`) of a directory compiled in.
+fn files_of(dir: &Dir<'_>) -> HashMap<String, String> {
+    dir.files()
+        .filter_map(|f| Some((f.path().to_str()?.to_owned(), f.contents_utf8()?.to_owned())))
+        .collect()
+}
+
 impl Fixtures {
     /// The fixtures compiled into the binary, with appointments dated from `today`.
     pub fn embedded(today: Date) -> Result<Self, ConfigError> {
-        let files = EMBEDDED
-            .files()
-            .filter_map(|f| {
-                let name = f.path().to_str()?.to_owned();
-                Some((name, f.contents_utf8()?.to_owned()))
-            })
-            .collect();
-        Self::from_files(&files, today)
+        Self::from_files(&files_of(&EMBEDDED), today)
     }
 
     /// Parses and cross-checks the files given by name (e.g. `patients.json`).
@@ -311,66 +420,104 @@ impl Fixtures {
         let mut check = Check {
             problems: Vec::new(),
         };
+        if let Err(message) = dates::check_zone() {
+            check.at("practice.json", "schedules", message);
+        }
         let practice: Option<RawPractice> = check.parse(files, "practice.json");
         let patients: Option<RawPatients> = check.parse(files, "patients.json");
+        let pds: Option<RawPds> = check.parse(files, "pds.json");
         let appointments: Option<RawAppointments> = check.parse(files, "appointments.json");
         let structured: Option<RawStructured> = check.parse(files, "structured.json");
+        let documents: Option<RawDocuments> = check.parse(files, "documents.json");
         let operations: Option<RawOperations> = check.parse(files, "operations.json");
-        let capability: Option<Value> = check.parse(files, "capability-statement.json");
-        let structured_capability: Option<Value> =
-            check.parse(files, "structured-capability-statement.json");
+        let statements: Vec<Option<Value>> = [
+            "capability-statement.json",
+            "structured-capability-statement.json",
+            "documents-capability-statement.json",
+        ]
+        .iter()
+        .map(|name| {
+            let statement: Option<Value> = check.parse(files, name);
+            if let Some(s) = &statement {
+                if fhir::resource_type(s) != "CapabilityStatement" {
+                    check.at(name, "resourceType", "must be \"CapabilityStatement\"");
+                }
+            }
+            statement
+        })
+        .collect();
+        let elements = match files.get("stu3-elements.json").map(|t| Elements::parse(t)) {
+            Some(Ok(e)) => Some(e),
+            Some(Err(message)) => {
+                check.at("stu3-elements.json", "types", message);
+                None
+            }
+            None => {
+                check.missing("stu3-elements.json");
+                None
+            }
+        };
+        let [Some(capability), Some(structured_capability), Some(documents_capability)]: [Option<
+            Value,
+        >;
+            3] = statements.try_into().unwrap_or([None, None, None])
+        else {
+            return Err(ConfigError {
+                problems: check.problems,
+            });
+        };
         let (
             Some(practice),
             Some(patients),
+            Some(pds),
             Some(appointments),
             Some(structured),
+            Some(documents),
             Some(operations),
-            Some(capability),
-            Some(structured_capability),
+            Some(elements),
         ) = (
             practice,
             patients,
+            pds,
             appointments,
             structured,
+            documents,
             operations,
-            capability,
-            structured_capability,
+            elements,
         )
         else {
             return Err(ConfigError {
                 problems: check.problems,
             });
         };
-        for (name, statement) in [
-            ("capability-statement.json", &capability),
-            (
-                "structured-capability-statement.json",
-                &structured_capability,
-            ),
-        ] {
-            if fhir::resource_type(statement) != "CapabilityStatement" {
-                check.at(name, "resourceType", "must be \"CapabilityStatement\"");
-            }
-        }
 
         let practice = check_practice(&mut check, practice);
-        let patients = check_patients(&mut check, patients);
+        let pds = check_pds(&mut check, pds);
+        let patients = check_patients(&mut check, patients, &pds);
         let mut fixtures = Self {
             capability_statement: capability,
             structured_capability_statement: structured_capability,
+            documents_capability_statement: documents_capability,
             organisation: practice.organisation,
             locations: practice.locations,
             practitioners: practice.practitioners,
             schedules: practice.schedules,
             patients,
+            pds,
             appointments: Vec::new(),
             practitioner_role: structured.practitioner_role,
             lists: structured.lists,
             records: structured.records,
+            documents: Vec::new(),
+            other_organisations: Vec::new(),
+            elements,
             operations: operations.operations,
         };
         fixtures.appointments = check_appointments(&mut check, &fixtures, appointments, today);
         check_structured(&mut check, &fixtures);
+        let (documents, organisations) = check_documents(&mut check, &fixtures, documents);
+        fixtures.documents = documents;
+        fixtures.other_organisations = organisations;
         if check.problems.is_empty() {
             Ok(fixtures)
         } else {
@@ -405,18 +552,22 @@ impl Fixtures {
         fhir::id(&self.organisation)
     }
 
+    /// A location of the practice by id.
     pub fn location(&self, id: &str) -> Option<&Value> {
         self.locations.iter().find(|l| fhir::id(l) == id)
     }
 
+    /// A practitioner of the practice by id.
     pub fn practitioner(&self, id: &str) -> Option<&Value> {
         self.practitioners.iter().find(|p| fhir::id(p) == id)
     }
 
+    /// A schedule by id.
     pub fn schedule(&self, id: &str) -> Option<&Schedule> {
         self.schedules.iter().find(|s| s.id == id)
     }
 
+    /// The structured record of a patient, if one is recorded.
     pub fn record(&self, patient_id: &str) -> Option<&StructuredRecord> {
         self.records.iter().find(|r| r.patient == patient_id)
     }
@@ -466,6 +617,29 @@ fn check_practice(check: &mut Check, raw: RawPractice) -> Practice {
         if !check.resource(FILE, &format!("{key}.resource"), &s.resource, "Schedule") {
             continue;
         }
+        // #912: the slot type goes on each Slot, the schedule type in serviceCategory; the
+        // planning horizon is the sessions a search returns.
+        for element in ["comment", "serviceType", "planningHorizon"] {
+            if s.resource.get(element).is_some() {
+                check.at(FILE, &format!("{key}.resource.{element}"), "must not be set: GP Connect 1.2.7 (#912) puts the slot type in slot_type (Slot.serviceType.text) and the schedule type in serviceCategory.text; the planning horizon is filled in per search");
+            }
+        }
+        if s.resource.get("serviceCategory").is_some()
+            && !s.resource["serviceCategory"]["text"].is_string()
+        {
+            check.at(
+                FILE,
+                &format!("{key}.resource.serviceCategory"),
+                "must hold the practice's schedule type in `text`",
+            );
+        }
+        if s.slot_type.trim().is_empty() {
+            check.at(
+                FILE,
+                &format!("{key}.slot_type"),
+                "must name the practice's slot type",
+            );
+        }
         let timetable = match Timetable::new(s.slot_minutes, &s.sessions) {
             Ok(t) => t,
             Err(message) => {
@@ -476,6 +650,7 @@ fn check_practice(check: &mut Check, raw: RawPractice) -> Practice {
         let schedule = Schedule {
             id: fhir::id(&s.resource).to_owned(),
             channel: s.delivery_channel,
+            slot_type: s.slot_type,
             timetable,
             resource: s.resource,
         };
@@ -515,44 +690,54 @@ fn check_practice(check: &mut Check, raw: RawPractice) -> Practice {
     }
 }
 
-fn check_patients(check: &mut Check, raw: RawPatients) -> Vec<PatientRecord> {
-    const FILE: &str = "patients.json";
+fn check_pds(check: &mut Check, raw: RawPds) -> Pds {
+    const FILE: &str = "pds.json";
     let mut records = Vec::new();
     let mut numbers = HashSet::new();
+    for (i, r) in raw.records.into_iter().enumerate() {
+        match pds::Record::parse(r) {
+            Ok(record) => {
+                if !numbers.insert(record.nhs_number.clone()) {
+                    check.at(
+                        FILE,
+                        &format!("records[{i}].nhs_number"),
+                        format!("NHS number {} is used twice", record.nhs_number),
+                    );
+                }
+                records.push(record);
+            }
+            Err((field, message)) => check.at(FILE, &format!("records[{i}].{field}"), message),
+        }
+    }
+    Pds::new(records)
+}
+
+fn check_patients(check: &mut Check, raw: RawPatients, pds: &Pds) -> Vec<PatientRecord> {
+    const FILE: &str = "patients.json";
+    let mut records: Vec<PatientRecord> = Vec::new();
     for (i, p) in raw.patients.into_iter().enumerate() {
         let key = format!("patients[{i}].resource");
         if !check.resource(FILE, &key, &p.resource, "Patient") {
             continue;
         }
-        let nhs_number =
-            match fhir::identifier(&p.resource, nhs_number::SYSTEM).map(NhsNumber::parse) {
-                Some(Ok(n)) => n,
-                Some(Err(e)) => {
-                    check.at(FILE, &format!("{key}.identifier"), e.to_string());
-                    continue;
-                }
-                None => {
-                    check.at(
-                        FILE,
-                        &format!("{key}.identifier"),
-                        format!("needs an identifier with system {}", nhs_number::SYSTEM),
-                    );
-                    continue;
-                }
-            };
-        if !numbers.insert(nhs_number.clone()) {
+        let sensitive = fhir::identifier(&p.resource, crate::demo::nhs_number::SYSTEM)
+            .and_then(|n| crate::demo::nhs_number::NhsNumber::parse(n).ok())
+            .is_some_and(|n| pds.sensitive(&n));
+        let record = match PatientRecord::from_resource(p.resource, sensitive) {
+            Ok(record) => record,
+            Err((field, message)) => {
+                check.at(FILE, &format!("{key}.{field}"), message);
+                continue;
+            }
+        };
+        if records.iter().any(|r| r.nhs_number == record.nhs_number) {
             check.at(
                 FILE,
                 &format!("{key}.identifier"),
-                format!("NHS number {nhs_number} is used twice"),
+                format!("NHS number {} is used twice", record.nhs_number),
             );
         }
-        records.push(PatientRecord {
-            id: fhir::id(&p.resource).to_owned(),
-            nhs_number,
-            sensitive: p.pds_sensitive,
-            resource: p.resource,
-        });
+        records.push(record);
     }
     check.unique_ids(FILE, "patients", records.iter().map(|p| p.id.as_str()));
     records
@@ -571,7 +756,7 @@ fn check_appointments(
         if !check.resource(FILE, &format!("{key}.resource"), &a.resource, "Appointment") {
             continue;
         }
-        for filled in ["start", "end", "slot"] {
+        for filled in ["start", "end", "slot", "serviceType", "serviceCategory"] {
             if a.resource.get(filled).is_some() {
                 check.at(
                     FILE,
@@ -600,6 +785,17 @@ fn check_appointments(
                 "needs a Location participant that is in practice.json",
             );
         }
+        let created = a.resource["created"]
+            .as_str()
+            .and_then(dates::parse_instant);
+        let Some(created) = created else {
+            check.at(
+                FILE,
+                &format!("{key}.resource.created"),
+                "must be a date-time with an offset",
+            );
+            continue;
+        };
         let Some(schedule) = fixtures.schedule(&a.schedule) else {
             check.at(
                 FILE,
@@ -616,9 +812,11 @@ fn check_appointments(
             );
             continue;
         };
-        let slot = (a.days_ahead..a.days_ahead + FIXTURE_SEARCH_DAYS).find_map(|d| {
-            let day = today.checked_add(Duration::days(i64::from(d)))?;
-            schedule.timetable.slot_at(day.with_time(at).assume_utc())
+        let slot = (a.days_ahead..a.days_ahead.saturating_add(FIXTURE_SEARCH_DAYS)).find_map(|d| {
+            let day = today
+                .checked_add(SignedDuration::from_hours(24 * i64::from(d)))
+                .ok()?;
+            schedule.timetable.slot_at(dates::at(day, at)?)
         });
         let Some(slot) = slot else {
             check.at(FILE, &format!("{key}.time"), format!("schedule `{}` has no slot at {} within {FIXTURE_SEARCH_DAYS} days of days_ahead", a.schedule, a.time));
@@ -638,9 +836,11 @@ fn check_appointments(
         }
         let slot_id = timetable::slot_id(&schedule.id, slot.start);
         let mut resource = a.resource;
+        resource["created"] = Value::String(dates::format(created));
         resource["start"] = Value::String(dates::format(slot.start));
         resource["end"] = Value::String(dates::format(slot.end));
         resource["slot"] = json!([fhir::reference("Slot", &slot_id)]);
+        crate::demo::appointments::set_service(&mut resource, schedule);
         bookings.push(Booking {
             id: fhir::id(&resource).to_owned(),
             version: 1,
@@ -654,6 +854,19 @@ fn check_appointments(
     }
     check.unique_ids(FILE, "appointments", bookings.iter().map(|b| b.id.as_str()));
     bookings
+}
+
+/// The date a clinical-area entry is searched by, as the structured search periods use it.
+pub fn entry_date(resource: &Value) -> Option<Date> {
+    let text = match fhir::resource_type(resource) {
+        "Encounter" => resource["period"]["start"].as_str(),
+        "Observation" => resource["effectiveDateTime"].as_str(),
+        "DiagnosticReport" => resource["issued"].as_str(),
+        "ReferralRequest" => resource["authoredOn"].as_str(),
+        "Immunization" => resource["date"].as_str(),
+        _ => None,
+    }?;
+    dates::parse_date(text.get(..10)?)
 }
 
 fn check_structured(check: &mut Check, fixtures: &Fixtures) {
@@ -673,48 +886,117 @@ fn check_structured(check: &mut Check, fixtures: &Fixtures) {
                 format!("patient `{}` is not in patients.json", record.patient),
             );
         }
-        let own = |r: &Value, field: &str| {
-            fhir::reference_id(&r[field], "Patient") == Some(record.patient.as_str())
-        };
-        for (j, allergy) in record.allergies.iter().enumerate() {
-            let key = format!("{key}.allergies[{j}]");
-            if check.resource(FILE, &key, allergy, "AllergyIntolerance") && !own(allergy, "patient")
+        let mut own = |key: String, r: &Value, kind: &str, field: &str| {
+            if check.resource(FILE, &key, r, kind)
+                && fhir::reference_id(&r[field], "Patient") != Some(record.patient.as_str())
             {
                 check.at(
                     FILE,
-                    &format!("{key}.patient"),
+                    &format!("{key}.{field}"),
                     "must reference the record's patient",
                 );
             }
+        };
+        for (j, allergy) in record.allergies.iter().enumerate() {
+            own(
+                format!("{key}.allergies[{j}]"),
+                allergy,
+                "AllergyIntolerance",
+                "patient",
+            );
         }
         for (j, m) in record.medications.iter().enumerate() {
             let key = format!("{key}.medications[{j}]");
+            own(
+                format!("{key}.statement"),
+                &m.statement,
+                "MedicationStatement",
+                "subject",
+            );
+            for (k, r) in m.requests.iter().enumerate() {
+                own(
+                    format!("{key}.requests[{k}]"),
+                    r,
+                    "MedicationRequest",
+                    "subject",
+                );
+            }
+        }
+        for (j, p) in record.problems.iter().enumerate() {
+            own(format!("{key}.problems[{j}]"), p, "Condition", "subject");
+        }
+        for (j, p) in record.immunisations.iter().enumerate() {
+            own(
+                format!("{key}.immunisations[{j}]"),
+                p,
+                "Immunization",
+                "patient",
+            );
+        }
+        for (j, p) in record.uncategorised.iter().enumerate() {
+            own(
+                format!("{key}.uncategorised[{j}]"),
+                p,
+                "Observation",
+                "subject",
+            );
+        }
+        for (j, p) in record.referrals.iter().enumerate() {
+            own(
+                format!("{key}.referrals[{j}]"),
+                p,
+                "ReferralRequest",
+                "subject",
+            );
+        }
+        for (j, g) in record.consultations.iter().enumerate() {
+            own(
+                format!("{key}.consultations[{j}].resource"),
+                &g.resource,
+                "Encounter",
+                "subject",
+            );
+        }
+        for (j, g) in record.investigations.iter().enumerate() {
+            own(
+                format!("{key}.investigations[{j}].resource"),
+                &g.resource,
+                "DiagnosticReport",
+                "subject",
+            );
+        }
+        for (j, m) in record.medications.iter().enumerate() {
             check.resource(
                 FILE,
-                &format!("{key}.medication"),
+                &format!("{key}.medications[{j}].medication"),
                 &m.medication,
                 "Medication",
             );
-            if check.resource(
-                FILE,
-                &format!("{key}.statement"),
-                &m.statement,
-                "MedicationStatement",
-            ) && !own(&m.statement, "subject")
-            {
-                check.at(
-                    FILE,
-                    &format!("{key}.statement.subject"),
-                    "must reference the record's patient",
-                );
+        }
+        let dated = record
+            .immunisations
+            .iter()
+            .chain(&record.uncategorised)
+            .chain(&record.referrals)
+            .chain(record.consultations.iter().map(|g| &g.resource))
+            .chain(record.investigations.iter().map(|g| &g.resource));
+        for r in dated {
+            if entry_date(r).is_none() {
+                check.at(FILE, &key, format!("{}/{} has no date to search by (Encounter.period.start, Observation.effectiveDateTime, DiagnosticReport.issued, ReferralRequest.authoredOn, Immunization.date)", fhir::resource_type(r), fhir::id(r)));
             }
-            for (k, r) in m.requests.iter().enumerate() {
-                let key = format!("{key}.requests[{k}]");
-                if check.resource(FILE, &key, r, "MedicationRequest") && !own(r, "subject") {
+        }
+        for (j, g) in record
+            .consultations
+            .iter()
+            .chain(&record.investigations)
+            .enumerate()
+        {
+            for (k, r) in g.related.iter().enumerate() {
+                if fhir::resource_type(r).is_empty() || fhir::id(r).is_empty() {
                     check.at(
                         FILE,
-                        &format!("{key}.subject"),
-                        "must reference the record's patient",
+                        &format!("{key}.related[{j}][{k}]"),
+                        "must be a resource with a resourceType and an id",
                     );
                 }
             }
@@ -727,39 +1009,122 @@ fn check_structured(check: &mut Check, fixtures: &Fixtures) {
     );
 }
 
+fn check_documents(
+    check: &mut Check,
+    fixtures: &Fixtures,
+    raw: RawDocuments,
+) -> (Vec<Document>, Vec<Value>) {
+    const FILE: &str = "documents.json";
+    for (i, org) in raw.organisations.iter().enumerate() {
+        check.resource(FILE, &format!("organisations[{i}]"), org, "Organization");
+    }
+    let mut documents = Vec::new();
+    for (i, d) in raw.documents.into_iter().enumerate() {
+        let key = format!("documents[{i}]");
+        if !fixtures.patients.iter().any(|p| p.id == d.patient) {
+            check.at(
+                FILE,
+                &format!("{key}.patient"),
+                format!("patient `{}` is not in patients.json", d.patient),
+            );
+        }
+        if !check.resource(
+            FILE,
+            &format!("{key}.reference"),
+            &d.reference,
+            "DocumentReference",
+        ) {
+            continue;
+        }
+        if fhir::reference_id(&d.reference["subject"], "Patient") != Some(d.patient.as_str()) {
+            check.at(
+                FILE,
+                &format!("{key}.reference.subject"),
+                "must reference the document's patient",
+            );
+        }
+        if dates::parse_instant(d.reference["indexed"].as_str().unwrap_or("")).is_none() {
+            check.at(
+                FILE,
+                &format!("{key}.reference.indexed"),
+                "must be an instant with an offset",
+            );
+        }
+        let size = match (&d.binary.content, d.binary.size) {
+            (Some(content), None) => match STANDARD.decode(content) {
+                Ok(bytes) => bytes.len() as u64,
+                Err(e) => {
+                    check.at(
+                        FILE,
+                        &format!("{key}.binary.content"),
+                        format!("is not base64: {e}"),
+                    );
+                    continue;
+                }
+            },
+            (None, Some(size)) if size > DOCUMENT_SIZE_LIMIT => size,
+            _ => {
+                check.at(FILE, &format!("{key}.binary"), format!("needs either `content` (base64) or a `size` over the {DOCUMENT_SIZE_LIMIT}-byte retrieval limit"));
+                continue;
+            }
+        };
+        documents.push(Document {
+            patient: d.patient,
+            binary_id: d.binary.id,
+            content_type: d.binary.content_type,
+            content: d.binary.content,
+            size,
+            reference: d.reference,
+        });
+    }
+    check.unique_ids(
+        FILE,
+        "documents",
+        documents.iter().map(|d| d.binary_id.as_str()),
+    );
+    check.unique_ids(
+        FILE,
+        "documents",
+        documents.iter().map(|d| fhir::id(&d.reference)),
+    );
+    (documents, raw.organisations)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::date;
+    use jiff::civil::date;
 
-    fn files() -> HashMap<String, String> {
-        EMBEDDED
-            .files()
-            .filter_map(|f| Some((f.path().to_str()?.to_owned(), f.contents_utf8()?.to_owned())))
-            .collect()
-    }
+    const TODAY: Date = date(2024, 3, 1);
 
     #[test]
-    fn shipped_fixtures_are_valid() {
-        let f = Fixtures::embedded(date!(2024 - 03 - 01)).expect("shipped fixtures are valid");
-        assert!(f
-            .patients
-            .iter()
-            .any(|p| p.nhs_number.as_str() == "9476719931"));
-        assert!(f.patients.iter().any(|p| p.sensitive));
+    fn shipped_fixtures_are_valid_and_cover_every_branch() {
+        let f = Fixtures::embedded(TODAY).expect("shipped fixtures are valid");
+        let p = |n: &str| {
+            f.patients
+                .iter()
+                .find(|p| p.nhs_number.as_str() == n)
+                .unwrap()
+        };
+        assert!(p("9690937294").sensitive);
+        assert!(p("9690937316").deceased);
+        assert!(!p("9690937324").verified && p("9690937324").active);
+        assert!(!p("9690937375").active);
+        assert!(f.pds.get(&p("9690937332").nhs_number).is_none());
         assert!(f
             .appointments
             .iter()
             .any(|b| b.channel == DeliveryChannel::Visit));
-        assert!(f
-            .schedules
-            .iter()
-            .any(|s| s.channel == DeliveryChannel::Visit));
+        assert!(f.schedules.iter().any(|s| s.category().is_none()));
+        assert!(f.documents.iter().any(|d| d.content.is_none()));
+        let rich = f.record("1").unwrap();
+        assert!(!rich.problems.is_empty() && !rich.consultations.is_empty());
+        assert!(!rich.investigations.is_empty() && !rich.referrals.is_empty());
     }
 
     #[test]
     fn every_operation_names_a_known_interaction() {
-        let f = Fixtures::embedded(date!(2024 - 03 - 01)).unwrap();
+        let f = Fixtures::embedded(TODAY).unwrap();
         let catalog = crate::config::interactions::Interactions::parse(
             "i",
             crate::config::interactions::EMBEDDED,
@@ -774,38 +1139,62 @@ mod tests {
     }
 
     #[test]
-    fn fixture_appointments_take_a_timetable_slot_from_start_up() {
-        let f = Fixtures::embedded(date!(2024 - 03 - 01)).unwrap();
+    fn fixture_appointments_take_a_timetable_slot_around_start_up() {
+        let f = Fixtures::embedded(TODAY).unwrap();
+        assert!(f
+            .appointments
+            .iter()
+            .any(|b| dates::uk_date(b.start) < TODAY));
         for b in &f.appointments {
-            assert!(b.start.date() >= date!(2024 - 03 - 01));
             let (schedule, start) = timetable::parse_slot_id(&b.slots[0]).unwrap();
             assert_eq!(start, b.start);
             assert!(f.schedule(schedule).is_some());
+            assert!(b.resource["serviceType"][0]["text"].is_string());
         }
     }
 
     #[test]
-    fn broken_references_and_numbers_are_reported_with_file_and_key() {
-        let mut files = files();
-        let patients = files["patients.json"].replace("9476719931", "9476719932");
-        files.insert("patients.json".into(), patients);
-        let practice = files["practice.json"].replace("\"Practitioner/2\"", "\"Practitioner/99\"");
-        files.insert("practice.json".into(), practice);
+    fn broken_fixtures_are_reported_with_file_and_field() {
+        let mut files = files_of(&EMBEDDED);
+        let edit = |files: &mut HashMap<String, String>, name: &str, from: &str, to: &str| {
+            let text = files[name].replacen(from, to, 1);
+            assert_ne!(text, files[name], "{from} not in {name}");
+            files.insert(name.into(), text);
+        };
+        edit(&mut files, "patients.json", "9476719931", "9476719932");
+        edit(
+            &mut files,
+            "practice.json",
+            "\"Practitioner/2\"",
+            "\"Practitioner/99\"",
+        );
+        edit(
+            &mut files,
+            "practice.json",
+            "\"serviceCategory\"",
+            "\"comment\": \"x\", \"serviceCategory\"",
+        );
+        edit(&mut files, "pds.json", "\"1952-05-31\"", "\"31/05/1952\"");
         files.remove("operations.json");
-        let text = Fixtures::from_files(&files, date!(2024 - 03 - 01))
-            .unwrap_err()
-            .to_string();
+        let text = Fixtures::from_files(&files, TODAY).unwrap_err().to_string();
         assert!(text.contains("demo/operations.json: is missing"), "{text}");
         files.insert("operations.json".into(), r#"{"operations": {}}"#.into());
-        let text = Fixtures::from_files(&files, date!(2024 - 03 - 01))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            text.contains("demo/patients.json: patients[0].resource.identifier: `9476719932`"),
-            "{text}"
+        let text = Fixtures::from_files(&files, TODAY).unwrap_err().to_string();
+        for expected in [
+            "demo/patients.json: patients[0].resource.identifier: `9476719932`",
+            "Practitioner/99 is not in practitioners",
+            "demo/practice.json: schedules[0].resource.comment: must not be set",
+            "demo/pds.json: records[0].birth_date",
+        ] {
+            assert!(text.contains(expected), "{expected}: {text}");
+        }
+        files.insert(
+            "patients.json".into(),
+            r#"{"patients": [{"resource": {}}]}"#.into(),
         );
+        let text = Fixtures::from_files(&files, TODAY).unwrap_err().to_string();
         assert!(
-            text.contains("Practitioner/99 is not in practitioners"),
+            text.contains("demo/patients.json") && text.contains("patients[0]"),
             "{text}"
         );
     }

@@ -1,18 +1,22 @@
 //! Foundations: find and read patients, practitioners, organisations and locations, and
-//! register a patient (GP Connect 1.2.7 use-case pages under pages/foundations/).
+//! register a patient (GP Connect 1.2.7 use-case pages under pages/foundations/), tracing
+//! NHS numbers on the simulated PDS (`pds`).
 
 use serde_json::{json, Value};
 
 use crate::config::rejection::Rejection;
 use crate::demo::errors::{self, reject};
-use crate::demo::fixtures::PatientRecord;
 use crate::demo::nhs_number::{self, NhsNumber};
-use crate::demo::request::Input;
+use crate::demo::patients::{self, PatientRecord};
+use crate::demo::pds::Trace;
+use crate::demo::request::{at_most_one, Input};
 use crate::demo::respond::{searchset, Reply};
-use crate::demo::{dates, fhir, profiles, Site};
+use crate::demo::{fhir, profiles, Site};
 use crate::wire::systems;
 
-/// The value of an `identifier=system|value` search whose system must be `system`.
+/// The value of an `identifier=system|value` search whose system must be `system`. A
+/// missing or repeated `identifier` is a BAD_REQUEST, a blank system or value an
+/// INVALID_PARAMETER (the assurance suite's codes); another system is INVALID_IDENTIFIER_SYSTEM.
 fn identifier_search<'a>(input: &'a Input, system: &str) -> Result<&'a str, Rejection> {
     let raw = input.query.required("identifier")?;
     let Some((given, value)) = raw.split_once('|') else {
@@ -21,16 +25,20 @@ fn identifier_search<'a>(input: &'a Input, system: &str) -> Result<&'a str, Reje
             format!("identifier `{raw}` must be `system|value`, e.g. `{system}|...`"),
         ));
     };
+    if given.is_empty() {
+        return Err(errors::invalid_parameter(format!(
+            "identifier `{raw}` has no system before `|`; send `{system}|{value}`"
+        )));
+    }
+    if value.is_empty() {
+        return Err(errors::invalid_parameter(format!(
+            "identifier `{raw}` has no value after `|`"
+        )));
+    }
     if given != system {
         return Err(reject(
             errors::INVALID_IDENTIFIER_SYSTEM,
             format!("identifier system `{given}` is not supported here; use `{system}`"),
-        ));
-    }
-    if value.is_empty() {
-        return Err(reject(
-            errors::INVALID_IDENTIFIER_VALUE,
-            "identifier has no value after `|`",
         ));
     }
     Ok(value)
@@ -54,14 +62,31 @@ pub(super) fn patient_not_found(site: &Site, what: &str) -> Rejection {
 }
 
 /// Find a patient: `GET /Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}`. Not
-/// finding one is not an error: the Bundle is empty (also for a sensitive patient).
+/// finding one is not an error: the Bundle is empty. Only active patients are returned; an
+/// active record whose NHS number was never traced is traced on PDS on the way (#921) and
+/// returned, now verified, only when the trace succeeds.
 pub fn find_patient(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     let wanted = nhs_number(identifier_search(input, nhs_number::SYSTEM)?)?;
+    let now = site.now_text();
+    let pds = &site.fixtures.pds;
     let found: Vec<Value> = site.practice(|practice| {
         practice
-            .visible_patients(site.fixtures)
-            .filter(|p| p.nhs_number == wanted)
-            .map(|p| p.resource.clone())
+            .patients
+            .iter_mut()
+            .filter(|p| p.nhs_number == wanted && !p.sensitive && p.active && !p.deceased)
+            .filter_map(|p| {
+                if !p.verified {
+                    let traced = p
+                        .demographics()
+                        .map(|who| pds.trace(&p.nhs_number, who))
+                        .is_some_and(|t| t == Trace::Verified);
+                    if !traced {
+                        return None;
+                    }
+                    p.mark_verified(&now);
+                }
+                Some(p.resource.clone())
+            })
             .collect()
     });
     Ok(Reply::ok(searchset(site.base, found)))
@@ -72,7 +97,7 @@ pub fn read_patient(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     let id = input.segment(1);
     site.practice(|practice| {
         practice
-            .visible_patients(site.fixtures)
+            .visible_patients()
             .find(|p| p.id == id)
             .map(|p| Reply::ok(p.resource.clone()))
             .ok_or_else(|| patient_not_found(site, &format!("logical id `{id}`")))
@@ -153,23 +178,46 @@ pub fn read_location(site: &Site, input: &Input) -> Result<Reply, Rejection> {
         })
 }
 
-/// The Patient of the single `registerPatient` parameter, checked as the use case requires.
-fn patient_to_register(body: &Value) -> Result<(&Value, NhsNumber), Rejection> {
+/// The elements a consumer may populate on the Patient it registers (1.2.7: "All other
+/// fields MUST NOT be populated").
+const REGISTER_ELEMENTS: [&str; 10] = [
+    "resourceType",
+    "id",
+    "meta",
+    "extension",
+    "identifier",
+    "name",
+    "telecom",
+    "gender",
+    "birthDate",
+    "address",
+];
+
+/// The one extension a consumer may send on the Patient: its language (`nhsCommunication`).
+const NHS_COMMUNICATION: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-NHSCommunication-1";
+
+/// The Patient of the single `registerPatient` parameter, checked as the 1.2.7 page and the
+/// assurance suite (`PatientRegister.feature`) require, each fault with its code.
+fn patient_to_register<'a>(
+    site: &Site,
+    body: &'a Value,
+) -> Result<(&'a Value, NhsNumber), Rejection> {
     if fhir::resource_type(body) != "Parameters" {
         return Err(errors::invalid_resource(
             "The body must be a Parameters resource holding one registerPatient parameter",
         ));
     }
+    site.check_elements(body)?;
     let mut named = body["parameter"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|p| p["name"].as_str() == Some("registerPatient"));
-    let (Some(parameter), None) = (named.next(), named.next()) else {
-        return Err(errors::invalid_resource(
-            "Parameters must hold exactly one registerPatient parameter",
-        ));
-    };
+    let parameter =
+        at_most_one(&mut named, "registerPatient", errors::BAD_REQUEST)?.ok_or_else(|| {
+            errors::invalid_resource("Parameters must hold a registerPatient parameter")
+        })?;
     let patient = &parameter["resource"];
     if fhir::resource_type(patient) != "Patient" {
         return Err(errors::invalid_resource(
@@ -178,147 +226,256 @@ fn patient_to_register(body: &Value) -> Result<(&Value, NhsNumber), Rejection> {
     }
     if !fhir::has_profile(patient, profiles::PATIENT) {
         return Err(errors::invalid_resource(format!(
-            "The Patient's meta.profile must list {} (mandatory since GP Connect 1.2.7, #697)",
+            "The Patient's meta.profile must list {} (mandatory in the requested 1.2.7 text, #697)",
             profiles::PATIENT
         )));
     }
-    if fhir::extension(patient, profiles::REGISTRATION_DETAILS).is_some() {
+    let extra: Vec<&String> = patient
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .filter(|k| !REGISTER_ELEMENTS.contains(&k.as_str()) && !k.starts_with('_'))
+        .collect();
+    if !extra.is_empty() {
+        return Err(errors::invalid_resource(format!(
+            "The Patient to register must not populate {}: only identifier, name, birthDate, gender, address, telecom and the nhsCommunication extension may be sent",
+            extra.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let extensions: Vec<&Value> = patient["extension"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    if let Some(other) = extensions
+        .iter()
+        .find(|e| e["url"].as_str() != Some(NHS_COMMUNICATION))
+    {
+        return Err(errors::invalid_resource(format!(
+            "The Patient to register must not carry the extension {} (only nhsCommunication); the provider sets the registration details",
+            other["url"].as_str().unwrap_or("without a url")
+        )));
+    }
+    if extensions.len() > 1 {
         return Err(errors::invalid_resource(
-            "Consumers must not populate the registrationDetails extension; the provider sets it",
+            "Send at most one nhsCommunication extension",
+        ));
+    }
+    check_uses(patient)?;
+    let identifiers: Vec<&Value> = patient["identifier"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    if identifiers
+        .iter()
+        .any(|i| i["system"].as_str().is_none_or(str::is_empty))
+    {
+        return Err(reject(
+            errors::BAD_REQUEST,
+            "Every identifier of the Patient needs a system",
         ));
     }
     let Some(number) = fhir::identifier(patient, nhs_number::SYSTEM) else {
-        return Err(errors::invalid_resource(format!(
-            "The Patient needs an identifier with system {}",
-            nhs_number::SYSTEM
-        )));
+        return Err(reject(
+            errors::INVALID_NHS_NUMBER,
+            format!(
+                "The Patient needs an identifier with system {} holding the NHS number to register",
+                nhs_number::SYSTEM
+            ),
+        ));
     };
     let number = nhs_number(number)?;
-    if patient["birthDate"]
-        .as_str()
-        .and_then(dates::parse_date)
-        .is_none()
+    let Some(name) = patients::official_name(patient) else {
+        return Err(reject(
+            errors::BAD_REQUEST,
+            "The Patient needs exactly one name with use `official`, with family and given, for the PDS trace",
+        ));
+    };
+    if name["family"].as_str().is_none_or(str::is_empty)
+        || name["given"][0].as_str().is_none_or(str::is_empty)
     {
-        return Err(errors::invalid_resource(
-            "The Patient needs a birthDate (YYYY-MM-DD) so the provider can trace it on PDS",
+        return Err(reject(
+            errors::BAD_REQUEST,
+            "The official name needs a family and a given name for the PDS trace",
+        ));
+    }
+    if patients::birth_date(patient).is_none() {
+        return Err(reject(
+            errors::BAD_REQUEST,
+            "The Patient needs a birthDate (YYYY-MM-DD) for the PDS trace",
         ));
     }
     Ok((patient, number))
 }
 
-/// Register a patient: `POST /Patient/$gpc.registerpatient` with a Parameters body. Creates
-/// a temporary registration; an NHS number the practice already has is a duplicate.
+/// At most one home and one temporary address (no other use), and at most one telecom of
+/// each use; the suite answers a repeated telecom use with BAD_REQUEST and an address with
+/// INVALID_RESOURCE.
+fn check_uses(patient: &Value) -> Result<(), Rejection> {
+    let addresses: Vec<&str> = patient["address"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a["use"].as_str().unwrap_or("home"))
+        .collect();
+    if let Some(other) = addresses.iter().find(|u| !matches!(**u, "home" | "temp")) {
+        return Err(errors::invalid_resource(format!(
+            "An address with use `{other}` cannot be registered; send a home address and, if known, a temp one"
+        )));
+    }
+    for kind in ["home", "temp"] {
+        if addresses.iter().filter(|u| **u == kind).count() > 1 {
+            return Err(errors::invalid_resource(format!(
+                "Send at most one address with use `{kind}`"
+            )));
+        }
+    }
+    let mut seen = Vec::new();
+    for telecom in patient["telecom"].as_array().into_iter().flatten() {
+        let kind = (
+            telecom["system"].as_str().unwrap_or(""),
+            if telecom["system"].as_str() == Some("email") {
+                ""
+            } else {
+                telecom["use"].as_str().unwrap_or("")
+            },
+        );
+        if seen.contains(&kind) {
+            return Err(reject(
+                errors::BAD_REQUEST,
+                format!(
+                    "Send at most one telecom with system `{}`{}",
+                    kind.0,
+                    if kind.1.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and use `{}`", kind.1)
+                    }
+                ),
+            ));
+        }
+        seen.push(kind);
+    }
+    Ok(())
+}
+
+/// The PDS checks of Register a patient, each failure with the code of the 1.2.7 error table
+/// (a sensitive patient answers as not found, as the requested text has it).
+fn pds_check(site: &Site, number: &NhsNumber, patient: &Value) -> Result<(), Rejection> {
+    let Some(who) = patients::demographics(patient) else {
+        return Err(reject(
+            errors::BAD_REQUEST,
+            "The Patient needs an official name and a birthDate",
+        ));
+    };
+    let trace = site.fixtures.pds.trace(number, who);
+    let Some(problem) = trace.problem(number.as_str()) else {
+        return Ok(());
+    };
+    let id = match trace {
+        Trace::Sensitive => return Err(patient_not_found(site, &format!("NHS number {number}"))),
+        Trace::Invalid | Trace::Superseded(_) => errors::INVALID_NHS_NUMBER,
+        _ => errors::INVALID_PATIENT_DEMOGRAPHICS,
+    };
+    Err(reject(
+        id,
+        format!("The patient cannot be registered: {problem}"),
+    ))
+}
+
+/// Register a patient: `POST /Patient/$gpc.registerpatient` with a Parameters body. After the
+/// PDS checks: a record the practice has is verified if it never was, then refused when it
+/// is active or deceased and re-activated as temporary when it lapsed; otherwise a new
+/// temporary record is created.
 pub fn register_patient(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     let body = input.json(errors::BAD_REQUEST)?;
-    let (patient, number) = patient_to_register(&body)?;
-    let now = dates::format(site.now);
+    let (patient, number) = patient_to_register(site, &body)?;
+    pds_check(site, &number, patient)?;
+    let now = site.now_text();
     let registered = site.practice(|practice| {
-        if let Some(existing) = practice.patients(site.fixtures).find(|p| p.nhs_number == number) {
-            // The demo's PDS: a sensitive patient cannot be registered through GP Connect.
-            return Err(if existing.sensitive {
-                patient_not_found(site, &format!("NHS number {number}"))
-            } else {
-                reject(
+        if let Some(existing) = practice.patients.iter_mut().find(|p| p.nhs_number == number) {
+            // The number in the request has just verified against PDS.
+            existing.mark_verified(&now);
+            if existing.deceased {
+                return Err(reject(
+                    errors::INVALID_PATIENT_DEMOGRAPHICS,
+                    format!("The patient with NHS number {number} is recorded as deceased at practice {}", site.ods_code),
+                ));
+            }
+            if existing.active {
+                return Err(reject(
                     errors::DUPLICATE_REJECTED,
-                    format!("NHS number {number} is already registered at practice {} as Patient/{}", site.ods_code, existing.id),
-                )
-            });
+                    format!("NHS number {number} is already registered at practice {} as Patient/{}, an active patient; find them with Find a patient", site.ods_code, existing.id),
+                ));
+            }
+            existing.reactivate(&now);
+            return Ok(existing.resource.clone());
         }
-        let id = practice.next_patient_id(site.fixtures);
+        let id = practice.next_patient_id();
         let mut resource = patient.clone();
         resource["id"] = Value::String(id.clone());
         resource["meta"] = json!({ "profile": [profiles::PATIENT] });
         fhir::set_version(&mut resource, 1, Some(&now));
         resource["active"] = Value::Bool(true);
+        if resource.get("gender").is_none() {
+            // Supplemented from the PDS record where the consumer left it out.
+            if let Some(record) = site.fixtures.pds.get(&number) {
+                resource["gender"] = Value::String(record.gender.clone());
+            }
+        }
+        set_verified(&mut resource);
+        resource["generalPractitioner"] = json!([fhir::reference("Practitioner", "1")]);
         resource["managingOrganization"] = fhir::reference("Organization", site.fixtures.organisation_id());
-        let details = json!({
-            "url": profiles::REGISTRATION_DETAILS,
-            "extension": [
-                { "url": "registrationPeriod", "valuePeriod": { "start": now } },
-                { "url": "registrationType", "valueCodeableConcept": { "coding": [
-                    { "system": profiles::REGISTRATION_TYPE_SYSTEM, "code": "T", "display": "Temporary" }
-                ] } }
-            ]
-        });
         let mut extensions = resource["extension"].as_array().cloned().unwrap_or_default();
-        extensions.push(details);
+        extensions.push(patients::temporary_registration(&now));
         resource["extension"] = Value::Array(extensions);
-        practice.registered.push(PatientRecord {
-            id,
-            nhs_number: number.clone(),
-            sensitive: false,
-            resource: resource.clone(),
-        });
+        let record = PatientRecord::from_resource(resource.clone(), false).map_err(|(field, e)| {
+            reject(errors::INTERNAL_SERVER_ERROR, format!("The registered patient's {field} is not valid: {e}"))
+        })?;
+        practice.patients.push(record);
         Ok(resource)
     })?;
     Ok(Reply::ok(searchset(site.base, vec![registered])))
+}
+
+/// Marks the NHS number identifier of a new record as traced and verified.
+fn set_verified(patient: &mut Value) {
+    if let Some(identifier) = patient["identifier"].as_array_mut().and_then(|all| {
+        all.iter_mut()
+            .find(|i| i["system"].as_str() == Some(nhs_number::SYSTEM))
+    }) {
+        identifier["extension"] = json!([{
+            "url": profiles::NHS_NUMBER_VERIFICATION,
+            "valueCodeableConcept": { "coding": [{
+                "system": profiles::NHS_NUMBER_VERIFICATION_SYSTEM,
+                "code": "01",
+                "display": "Number present and verified"
+            }] }
+        }]);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parameters(patient: Value) -> Value {
-        json!({"resourceType": "Parameters", "parameter": [{"name": "registerPatient", "resource": patient}]})
-    }
-
-    fn patient() -> Value {
-        json!({
-            "resourceType": "Patient",
-            "meta": {"profile": [profiles::PATIENT]},
-            "identifier": [{"system": nhs_number::SYSTEM, "value": "9690937308"}],
-            "birthDate": "1980-01-02"
-        })
-    }
-
     #[test]
-    fn a_valid_registration_request_is_accepted() {
-        let body = parameters(patient());
-        let (_, number) = patient_to_register(&body).unwrap();
-        assert_eq!(number.as_str(), "9690937308");
-    }
-
-    #[test]
-    fn missing_meta_profile_is_invalid_resource() {
-        let mut p = patient();
-        p["meta"] = json!({});
-        let refused = patient_to_register(&parameters(p)).unwrap_err();
-        assert_eq!(refused.error, errors::INVALID_RESOURCE);
-        assert!(refused.to_string().contains("#697"), "{refused}");
-    }
-
-    #[test]
-    fn other_faults_name_what_to_fix() {
-        let mut bad_number = patient();
-        bad_number["identifier"][0]["value"] = json!("9690937309");
+    fn repeated_addresses_and_telecoms_are_refused_with_the_suites_codes() {
+        let two_homes = json!({"address": [{"use": "home"}, {"use": "home"}]});
         assert_eq!(
-            patient_to_register(&parameters(bad_number))
-                .unwrap_err()
-                .error,
-            errors::INVALID_NHS_NUMBER
+            check_uses(&two_homes).unwrap_err().error,
+            errors::INVALID_RESOURCE
         );
-        let mut no_birth = patient();
-        no_birth["birthDate"] = json!("22/02/1982");
-        assert!(patient_to_register(&parameters(no_birth))
-            .unwrap_err()
-            .to_string()
-            .contains("birthDate"));
-        let two = json!({"resourceType": "Parameters", "parameter": [
-            {"name": "registerPatient", "resource": patient()}, {"name": "registerPatient", "resource": patient()}]});
-        assert!(patient_to_register(&two)
-            .unwrap_err()
-            .to_string()
-            .contains("exactly one"));
-        for odd in [
-            json!(null),
-            json!([]),
-            json!({"resourceType": "Patient"}),
-            json!({"resourceType": "Parameters", "parameter": "x"}),
-        ] {
-            assert_eq!(
-                patient_to_register(&odd).unwrap_err().error,
-                errors::INVALID_RESOURCE
-            );
-        }
+        let work = json!({"address": [{"use": "work"}]});
+        assert_eq!(
+            check_uses(&work).unwrap_err().error,
+            errors::INVALID_RESOURCE
+        );
+        let home_temp = json!({"address": [{"use": "home"}, {"use": "temp"}],
+            "telecom": [{"system": "phone", "use": "home"}, {"system": "phone", "use": "mobile"}, {"system": "email"}]});
+        check_uses(&home_temp).unwrap();
+        let emails = json!({"telecom": [{"system": "email", "use": "home"}, {"system": "email", "use": "work"}]});
+        assert_eq!(check_uses(&emails).unwrap_err().error, errors::BAD_REQUEST);
     }
 }

@@ -3,17 +3,25 @@
 //!
 //! A request goes: enablement switches (`enablement`), the operation `demo/operations.json`
 //! maps its interaction to, the method and path shape, the body read whole (`request`), one
-//! use case (`foundations`, `appointments`, `structured`) over the fixtures (`fixtures`) and
-//! the practice's in-memory state (`state`), and the answer in JSON or XML (`respond`).
+//! use case (`foundations`, `appointments`, `structured`, `documents`) over the fixtures
+//! (`fixtures`, with the simulated PDS in `pds`) and the practice's in-memory state
+//! (`state`), and the answer in JSON or XML (`respond`).
+//!
+//! Foundations and Appointment Management follow GP Connect 1.2.7; Access Record Structured
+//! and Access Document follow 1.6.0, whose requests are a superset of 1.2.7's.
 
 mod appointments;
 mod dates;
+mod documents;
+mod elements;
 mod enablement;
 pub(crate) mod errors;
 mod fhir;
 mod fixtures;
 mod foundations;
 mod nhs_number;
+mod patients;
+mod pds;
 mod profiles;
 mod request;
 mod respond;
@@ -22,9 +30,10 @@ mod structured;
 mod timetable;
 
 use bytes::Bytes;
-use http::{Method, Request, Response};
+use http::header::IF_MATCH;
+use http::{HeaderMap, Method, Request, Response};
+use jiff::Timestamp;
 use serde_json::Value;
-use time::OffsetDateTime;
 
 use crate::config::interactions::Interaction;
 use crate::config::problems::ConfigError;
@@ -73,8 +82,8 @@ pub struct Site<'a> {
     pub name: &'a str,
     /// The service root the request came through, for `fullUrl` and `Location`.
     pub base: &'a str,
-    /// The time the request is answered at, UTC: bookable slots and timestamps are judged by it.
-    pub now: OffsetDateTime,
+    /// The time the request is answered at: bookable slots and timestamps are judged by it.
+    pub now: Timestamp,
 }
 
 impl Site<'_> {
@@ -87,21 +96,46 @@ impl Site<'_> {
     pub fn organisation(&self) -> Value {
         self.fixtures.organisation(self.ods_code, self.name)
     }
+
+    /// Refuses a request resource with an element its FHIR STU3 type does not have, naming
+    /// it (422 INVALID_RESOURCE).
+    pub fn check_elements(&self, resource: &Value) -> Result<(), Rejection> {
+        self.fixtures
+            .elements
+            .check(resource)
+            .map_err(errors::invalid_resource)
+    }
+
+    /// Now, as a FHIR date-time in UK local time.
+    pub fn now_text(&self) -> String {
+        dates::format(self.now)
+    }
+}
+
+/// Whether the consumer asked for `Prefer: return=minimal` (RFC 7240; GP Connect honours it
+/// on create and update).
+fn prefers_minimal(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"))
 }
 
 impl DemoProvider {
     /// Loads and validates the fixtures; fixture appointments are dated from today.
     pub fn new() -> Result<Self, ConfigError> {
         Ok(Self {
-            fixtures: Fixtures::embedded(OffsetDateTime::now_utc().date())?,
+            fixtures: Fixtures::embedded(dates::uk_date(Timestamp::now()))?,
             ledger: Ledger::default(),
         })
     }
 
-    /// Answers one request as a GP Connect 1.2.7 provider would, or refuses it as one would:
-    /// the practice's enablement switches, then the interaction's method and path, then the use
-    /// case itself. Refusals are provider errors, which the gateway renders in the negotiated
-    /// format.
+    /// Answers one request as the practice's GP Connect provider would, or refuses it as one
+    /// would: the practice's enablement switches, then the interaction's method and path, then
+    /// the use case itself. Refusals are provider errors, which the gateway renders in the
+    /// negotiated format.
     pub async fn handle(&self, call: DemoCall<'_>) -> Result<Response<Body>, Rejection> {
         let provider = call.provider;
         let interaction = call.interaction;
@@ -140,6 +174,10 @@ impl DemoProvider {
             segments: request::segments(path),
             query: Query::parse(Some(query)),
             body,
+            if_match: parts
+                .headers
+                .get(IF_MATCH)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         };
         let site = Site {
             fixtures: &self.fixtures,
@@ -147,9 +185,19 @@ impl DemoProvider {
             ods_code: &provider.ods_code,
             name: &provider.name,
             base: &call.endpoint.service_root,
-            now: OffsetDateTime::now_utc(),
+            now: Timestamp::now(),
         };
-        self.dispatch(operation, &site, &input)?.render(call.format)
+        let reply = self.dispatch(operation, &site, &input)?;
+        let writes = matches!(
+            operation,
+            Operation::BookAppointment | Operation::AmendAppointment | Operation::CancelAppointment
+        );
+        let reply = if writes && prefers_minimal(&parts.headers) {
+            reply.minimal()
+        } else {
+            reply
+        };
+        reply.render(call.format)
     }
 
     /// One arm per operation: adding a use case is one module function and one arm.
@@ -179,6 +227,11 @@ impl DemoProvider {
             Operation::CancelAppointment => appointments::update(site, input, Change::Cancel),
             Operation::PatientAppointments => appointments::patient_appointments(site, input),
             Operation::StructuredRecord => structured::get_record(site, input),
+            Operation::DocumentsMetadata => Ok(Reply::ok(
+                self.fixtures.documents_capability_statement.clone(),
+            )),
+            Operation::SearchDocuments => documents::search(site, input),
+            Operation::RetrieveDocument => documents::retrieve(site, input),
         }
     }
 }

@@ -21,3 +21,9 @@ pub const REGISTRATION_DETAILS: &str =
     "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-RegistrationDetails-1";
 pub const REGISTRATION_TYPE_SYSTEM: &str =
     "https://fhir.nhs.uk/STU3/CodeSystem/CareConnect-RegistrationType-1";
+pub const NHS_NUMBER_VERIFICATION: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-NHSNumberVerificationStatus-1";
+pub const NHS_NUMBER_VERIFICATION_SYSTEM: &str =
+    "https://fhir.nhs.uk/STU3/CodeSystem/CareConnect-NHSNumberVerificationStatus-1";
+pub const PROBLEM_SIGNIFICANCE: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-ProblemSignificance-1";

@@ -49,17 +49,19 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The value of a parameter that may appear once at most.
+    /// The value of a search parameter that may appear once at most: a repeated one is a
+    /// BAD_REQUEST, as the assurance suite expects of a search.
     pub fn one(&self, name: &str) -> Result<Option<&str>, Rejection> {
         let values = self.pairs.iter().filter(|(n, _)| n == name);
-        at_most_one(values.map(|(_, v)| v.as_str()), name)
+        at_most_one(values.map(|(_, v)| v.as_str()), name, errors::BAD_REQUEST)
     }
 
-    /// The value of a parameter that must appear exactly once.
+    /// The value of a search parameter that must appear exactly once: a missing one is a
+    /// BAD_REQUEST (the suite's "missing parameters" cases).
     pub fn required(&self, name: &str) -> Result<&str, Rejection> {
         self.one(name)?.ok_or_else(|| {
             reject(
-                errors::INVALID_PARAMETER,
+                errors::BAD_REQUEST,
                 format!("The `{name}` parameter is required"),
             )
         })
@@ -67,12 +69,14 @@ impl Query {
 }
 
 /// A request, as the use cases see it.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Input {
     /// Path segments below the service root, e.g. `["Patient", "2"]`.
     pub segments: Vec<String>,
     pub query: Query,
     pub body: Bytes,
+    /// The `If-Match` header, as sent.
+    pub if_match: Option<String>,
 }
 
 impl Input {
@@ -143,16 +147,18 @@ pub async fn read_body(body: RequestBody, headers: &HeaderMap) -> Result<Bytes, 
     }
 }
 
-/// The only item of `values`, if any: a parameter given twice is an INVALID_PARAMETER.
+/// The only item of `values`, if any: a parameter given twice is refused with `repeated`.
 pub fn at_most_one<T>(
     mut values: impl Iterator<Item = T>,
     name: &str,
+    repeated: &'static str,
 ) -> Result<Option<T>, Rejection> {
     let first = values.next();
     if values.next().is_some() {
-        return Err(errors::invalid_parameter(format!(
-            "The `{name}` parameter may be given only once"
-        )));
+        return Err(reject(
+            repeated,
+            format!("The `{name}` parameter may be given only once"),
+        ));
     }
     Ok(first)
 }
@@ -171,11 +177,14 @@ mod tests {
             "https://fhir.nhs.uk/Id/nhs-number|9476719931"
         );
         assert_eq!(q.all("start").collect::<Vec<_>>(), ["ge2024", "le2025"]);
-        assert_eq!(q.one("start").unwrap_err().error, errors::INVALID_PARAMETER);
+        assert_eq!(q.one("start").unwrap_err().error, errors::BAD_REQUEST);
         assert_eq!(q.one("_format").unwrap(), Some("fhir+json"));
         assert_eq!(q.one("flag").unwrap(), Some(""));
         assert_eq!(q.one("missing").unwrap(), None);
-        assert!(q.required("missing").is_err());
+        assert_eq!(
+            q.required("missing").unwrap_err().error,
+            errors::BAD_REQUEST
+        );
     }
 
     #[test]
@@ -187,9 +196,8 @@ mod tests {
     #[test]
     fn bodies_are_json_or_refused_with_the_given_error() {
         let input = |body: &'static str| Input {
-            segments: vec![],
-            query: Query::default(),
             body: Bytes::from_static(body.as_bytes()),
+            ..Input::default()
         };
         assert_eq!(
             input("{\"a\":1}").json(errors::BAD_REQUEST).unwrap()["a"],

@@ -1,5 +1,6 @@
 //! Turning a use case's result into the HTTP answer: FHIR JSON or XML as negotiated,
-//! `Cache-Control: no-store`, and the `ETag` / `Location` of a single resource.
+//! `Cache-Control: no-store`, the `ETag` / `Location` of a single resource, and no body at
+//! all when the consumer asked for `Prefer: return=minimal`.
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, LOCATION};
 use http::{HeaderValue, Response, StatusCode};
@@ -19,6 +20,7 @@ pub struct Reply {
     status: StatusCode,
     resource: Value,
     location: Option<String>,
+    minimal: bool,
 }
 
 impl Reply {
@@ -28,6 +30,7 @@ impl Reply {
             status: StatusCode::OK,
             resource,
             location: None,
+            minimal: false,
         }
     }
 
@@ -37,12 +40,23 @@ impl Reply {
             status: StatusCode::CREATED,
             resource,
             location: Some(location),
+            minimal: false,
+        }
+    }
+
+    /// The same answer without a body (`Prefer: return=minimal`): status, `ETag` and
+    /// `Location` stay.
+    pub fn minimal(self) -> Self {
+        Self {
+            minimal: true,
+            ..self
         }
     }
 
     /// The HTTP response in the negotiated format.
     pub fn render(self, format: Format) -> Result<Response<Body>, Rejection> {
         let (text, content_type) = match format {
+            _ if self.minimal => (String::new(), ""),
             Format::Json => (self.resource.to_string(), FHIR_JSON_UTF8),
             Format::Xml => (
                 xml::to_xml(&self.resource).map_err(|e| {
@@ -57,7 +71,9 @@ impl Reply {
         let mut response = Response::new(body::full(text));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if !content_type.is_empty() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         let version = self.resource["meta"]["versionId"].as_str();
         if let Some(etag) = version
@@ -120,6 +136,21 @@ mod tests {
         assert!(body_text(xml)
             .await
             .starts_with("<Patient xmlns=\"http://hl7.org/fhir\">"));
+    }
+
+    #[tokio::test]
+    async fn a_minimal_answer_keeps_status_and_headers_but_has_no_body() {
+        let appointment =
+            json!({"resourceType": "Appointment", "id": "1", "meta": {"versionId": "2"}});
+        let response = Reply::created(appointment, "https://x/Appointment/1".into())
+            .minimal()
+            .render(Format::Json)
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.headers()[ETAG], "W/\"2\"");
+        assert_eq!(response.headers()[LOCATION], "https://x/Appointment/1");
+        assert!(response.headers().get(CONTENT_TYPE).is_none());
+        assert_eq!(body_text(response).await, "");
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! What the demo provider remembers between requests, per practice (keyed by ODS code), in
-//! memory: appointments booked, amended or cancelled and patients registered. One lock for
+//! memory: appointments booked, amended or cancelled, patients registered, re-activated or
+//! traced. One lock for
 //! all practices, taken only by synchronous code and never held across an await.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
+use jiff::Timestamp;
 use serde_json::Value;
-use time::OffsetDateTime;
 
-use crate::demo::fixtures::{DeliveryChannel, Fixtures, PatientRecord};
+use crate::demo::fixtures::{DeliveryChannel, Fixtures};
+use crate::demo::patients::PatientRecord;
 
 /// An appointment in a practice's book.
 #[derive(Debug, Clone)]
@@ -20,7 +22,7 @@ pub struct Booking {
     pub patient: String,
     /// Ids of the slots it occupies.
     pub slots: Vec<String>,
-    pub start: OffsetDateTime,
+    pub start: Timestamp,
     pub channel: DeliveryChannel,
     pub cancelled: bool,
     /// The Appointment as read returns it, kept in step with the fields above.
@@ -32,8 +34,8 @@ pub struct Booking {
 pub struct Practice {
     /// Every appointment, by id: the fixtures' and those booked since.
     pub appointments: BTreeMap<String, Booking>,
-    /// Patients registered through `$gpc.registerpatient`.
-    pub registered: Vec<PatientRecord>,
+    /// Every patient: the fixtures' (as traced or re-activated since) and those registered.
+    pub patients: Vec<PatientRecord>,
 }
 
 impl Practice {
@@ -44,25 +46,26 @@ impl Practice {
                 .iter()
                 .map(|b| (b.id.clone(), b.clone()))
                 .collect(),
-            registered: Vec::new(),
+            patients: fixtures.patients.clone(),
         }
-    }
-
-    /// Every patient the practice knows: the fixtures' and those registered.
-    pub fn patients<'a>(
-        &'a self,
-        fixtures: &'a Fixtures,
-    ) -> impl Iterator<Item = &'a PatientRecord> {
-        fixtures.patients.iter().chain(&self.registered)
     }
 
     /// The patients GP Connect may return: PDS sensitive (S-flag) ones are answered as unknown
     /// everywhere, so no answer reveals that one exists (#658, #847).
-    pub fn visible_patients<'a>(
-        &'a self,
-        fixtures: &'a Fixtures,
-    ) -> impl Iterator<Item = &'a PatientRecord> {
-        self.patients(fixtures).filter(|p| !p.sensitive)
+    pub fn visible_patients(&self) -> impl Iterator<Item = &PatientRecord> {
+        self.patients.iter().filter(|p| !p.sensitive)
+    }
+
+    /// The patient whose record may be shared (Access Record Structured and Access Document):
+    /// visible, active, not deceased and with a verified NHS number; otherwise, as those
+    /// pages' error tables say, the patient is not found.
+    pub fn shareable_patient(
+        &self,
+        found: impl Fn(&PatientRecord) -> bool,
+    ) -> Option<&PatientRecord> {
+        self.visible_patients()
+            .find(|p| found(p))
+            .filter(|p| p.active && !p.deceased && p.verified)
     }
 
     /// Slots taken by an appointment that is not cancelled.
@@ -80,8 +83,8 @@ impl Practice {
     }
 
     /// A new patient id, unused by fixtures and registrations alike.
-    pub fn next_patient_id(&self, fixtures: &Fixtures) -> String {
-        first_free(|id| self.patients(fixtures).any(|p| p.id == id))
+    pub fn next_patient_id(&self) -> String {
+        first_free(|id| self.patients.iter().any(|p| p.id == id))
     }
 }
 
@@ -122,11 +125,11 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::date;
+    use jiff::civil::date;
 
     #[test]
     fn practices_start_from_the_fixtures_and_change_independently() {
-        let fixtures = Fixtures::embedded(date!(2024 - 03 - 01)).unwrap();
+        let fixtures = Fixtures::embedded(date(2024, 3, 1)).unwrap();
         let ledger = Ledger::default();
         let first = fixtures.appointments[0].id.clone();
         ledger.with(&fixtures, "A20047", |p| {
@@ -140,11 +143,11 @@ mod tests {
 
     #[test]
     fn new_ids_skip_those_in_use() {
-        let fixtures = Fixtures::embedded(date!(2024 - 03 - 01)).unwrap();
+        let fixtures = Fixtures::embedded(date(2024, 3, 1)).unwrap();
         let ledger = Ledger::default();
         let id = ledger.with(&fixtures, "A20047", |p| p.next_appointment_id());
         assert!(!fixtures.appointments.iter().any(|b| b.id == id));
-        let pid = ledger.with(&fixtures, "A20047", |p| p.next_patient_id(&fixtures));
+        let pid = ledger.with(&fixtures, "A20047", |p| p.next_patient_id());
         assert!(!fixtures.patients.iter().any(|p| p.id == pid));
     }
 }

@@ -2,12 +2,13 @@
 //! the demo always has future slots to offer however long it runs. A slot's id names its
 //! schedule, date and time (`1-20240301-0915`), so slots need no storage until booked.
 
+use jiff::civil::{Date, Time, Weekday};
+use jiff::Timestamp;
 use serde::Deserialize;
-use time::{Date, Duration, OffsetDateTime, Time, Weekday};
 
 use crate::demo::dates;
 
-/// One session as written in `demo/practice.json`.
+/// One session as written in `demo/practice.json`, in UK local time.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSession {
@@ -26,15 +27,17 @@ struct Session {
 /// When a schedule has slots.
 #[derive(Debug, Clone)]
 pub struct Timetable {
-    slot: Duration,
+    slot_minutes: i64,
     sessions: Vec<Session>,
 }
 
-/// One slot's time, UTC.
+/// One slot's time, and the session it belongs to (a Schedule's planning horizon).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotTime {
-    pub start: OffsetDateTime,
-    pub end: OffsetDateTime,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub session_start: Timestamp,
+    pub session_end: Timestamp,
 }
 
 fn weekday(name: &str) -> Option<Weekday> {
@@ -80,12 +83,12 @@ impl Timetable {
             sessions.push(Session { days, start, end });
         }
         Ok(Self {
-            slot: Duration::minutes(i64::from(slot_minutes)),
+            slot_minutes: i64::from(slot_minutes),
             sessions,
         })
     }
 
-    /// Every slot on `date`, in time order of each session.
+    /// Every slot on UK date `date`, in time order of each session.
     pub fn slots_on(&self, date: Date) -> Vec<SlotTime> {
         let mut found = Vec::new();
         for session in self
@@ -93,41 +96,51 @@ impl Timetable {
             .iter()
             .filter(|s| s.days.contains(&date.weekday()))
         {
-            let mut start = date.with_time(session.start).assume_utc();
-            let close = date.with_time(session.end).assume_utc();
-            while start + self.slot <= close {
+            let (Some(open), Some(close)) =
+                (dates::at(date, session.start), dates::at(date, session.end))
+            else {
+                continue;
+            };
+            let mut start = open;
+            while let Some(end) = dates::plus_minutes(start, self.slot_minutes) {
+                if end > close {
+                    break;
+                }
                 found.push(SlotTime {
                     start,
-                    end: start + self.slot,
+                    end,
+                    session_start: open,
+                    session_end: close,
                 });
-                start += self.slot;
+                start = end;
             }
         }
         found
     }
 
     /// The slot starting exactly at `start`, if the timetable has one.
-    pub fn slot_at(&self, start: OffsetDateTime) -> Option<SlotTime> {
-        self.slots_on(start.date())
+    pub fn slot_at(&self, start: Timestamp) -> Option<SlotTime> {
+        self.slots_on(dates::uk_date(start))
             .into_iter()
             .find(|s| s.start == start)
     }
 }
 
-/// A slot's id: `{schedule}-{YYYYMMDD}-{HHMM}`.
-pub fn slot_id(schedule: &str, start: OffsetDateTime) -> String {
+/// A slot's id: `{schedule}-{YYYYMMDD}-{HHMM}`, the UK local date and time it starts.
+pub fn slot_id(schedule: &str, start: Timestamp) -> String {
+    let (day, time) = (dates::uk_date(start), dates::uk_time(start));
     format!(
         "{schedule}-{:04}{:02}{:02}-{:02}{:02}",
-        start.year(),
-        u8::from(start.month()),
-        start.day(),
-        start.hour(),
-        start.minute()
+        day.year(),
+        day.month(),
+        day.day(),
+        time.hour(),
+        time.minute()
     )
 }
 
 /// The schedule id and start time a slot id names, if it is one.
-pub fn parse_slot_id(id: &str) -> Option<(&str, OffsetDateTime)> {
+pub fn parse_slot_id(id: &str) -> Option<(&str, Timestamp)> {
     let mut parts = id.rsplitn(3, '-');
     let (time, date, schedule) = (parts.next()?, parts.next()?, parts.next()?);
     let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
@@ -136,13 +149,17 @@ pub fn parse_slot_id(id: &str) -> Option<(&str, OffsetDateTime)> {
     }
     let day = dates::parse_date(&format!("{}-{}-{}", &date[..4], &date[4..6], &date[6..]))?;
     let at = dates::parse_time(&format!("{}:{}", &time[..2], &time[2..]))?;
-    Some((schedule, day.with_time(at).assume_utc()))
+    Some((schedule, dates::at(day, at)?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::{date, datetime};
+    use jiff::civil::date;
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
 
     fn weekday_mornings() -> Timetable {
         let raw: Vec<RawSession> =
@@ -154,23 +171,38 @@ mod tests {
     #[test]
     fn sessions_are_cut_into_slots_on_their_days_only() {
         let t = weekday_mornings();
-        let friday = t.slots_on(date!(2024 - 03 - 01));
+        let friday = t.slots_on(date(2024, 3, 1));
         assert_eq!(friday.len(), 3);
         assert_eq!(
             friday[2],
             SlotTime {
-                start: datetime!(2024-03-01 9:40 UTC),
-                end: datetime!(2024-03-01 10:00 UTC)
+                start: ts("2024-03-01T09:40:00Z"),
+                end: ts("2024-03-01T10:00:00Z"),
+                session_start: ts("2024-03-01T09:00:00Z"),
+                session_end: ts("2024-03-01T10:00:00Z"),
             }
         );
-        assert!(t.slots_on(date!(2024 - 03 - 02)).is_empty());
-        assert!(t.slot_at(datetime!(2024-03-01 9:20 UTC)).is_some());
-        assert!(t.slot_at(datetime!(2024-03-01 9:30 UTC)).is_none());
+        assert!(t.slots_on(date(2024, 3, 2)).is_empty());
+        assert!(t.slot_at(ts("2024-03-01T09:20:00Z")).is_some());
+        assert!(t.slot_at(ts("2024-03-01T09:30:00Z")).is_none());
+    }
+
+    #[test]
+    fn sessions_keep_uk_wall_clock_time_across_the_clock_change() {
+        let t = weekday_mornings();
+        // Friday 5 July 2024 is in British Summer Time: 09:00 there is 08:00 UTC.
+        let summer = t.slots_on(date(2024, 7, 5));
+        assert_eq!(summer[0].start, ts("2024-07-05T08:00:00Z"));
+        assert_eq!(slot_id("1", summer[0].start), "1-20240705-0900");
+        assert_eq!(
+            parse_slot_id("1-20240705-0900"),
+            Some(("1", ts("2024-07-05T08:00:00Z")))
+        );
     }
 
     #[test]
     fn slot_ids_round_trip_and_odd_ids_are_refused() {
-        let start = datetime!(2024-03-01 9:40 UTC);
+        let start = ts("2024-03-01T09:40:00Z");
         let id = slot_id("sched-1", start);
         assert_eq!(id, "sched-1-20240301-0940");
         assert_eq!(parse_slot_id(&id), Some(("sched-1", start)));

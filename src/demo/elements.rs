@@ -1,0 +1,294 @@
+//! The elements of the FHIR STU3 types consumers send in request bodies
+//! (`demo/stu3-elements.json`, generated from the STU3 definitions by
+//! `scripts/stu3-elements.py`). A body holding an element its type does not have, say a
+//! misspelt field, is refused naming it, as the FHIR parser of an assured provider refuses it.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawElements {
+    #[allow(dead_code)] // documentation inside the data file
+    about: String,
+    roots: Vec<String>,
+    types: HashMap<String, HashMap<String, String>>,
+}
+
+/// One element of a type: its type name, whether it repeats and whether STU3 requires it.
+#[derive(Debug, Clone)]
+struct Element {
+    kind: String,
+    many: bool,
+    required: bool,
+}
+
+/// Element tables per STU3 type.
+#[derive(Debug, Default)]
+pub struct Elements {
+    types: HashMap<String, HashMap<String, Element>>,
+}
+
+/// A primitive's type name starts in lower case (`string`, `dateTime`); a complex one in
+/// upper case (`Reference`, `AppointmentParticipant`).
+fn primitive(kind: &str) -> bool {
+    kind.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+impl Elements {
+    /// Parses and cross-checks the table: every complex type an element names is in it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let raw: RawElements = serde_json::from_str(text).map_err(|e| format!("not valid: {e}"))?;
+        let mut types = HashMap::new();
+        for (name, elements) in raw.types {
+            let mut table = HashMap::new();
+            for (element, spec) in elements {
+                let required = spec.ends_with('!');
+                let spec = spec.trim_end_matches('!');
+                let many = spec.ends_with("[]");
+                let kind = spec.trim_end_matches("[]").to_owned();
+                table.insert(
+                    element,
+                    Element {
+                        kind,
+                        many,
+                        required,
+                    },
+                );
+            }
+            types.insert(name, table);
+        }
+        let elements = Self { types };
+        for root in &raw.roots {
+            if !elements.types.contains_key(root) {
+                return Err(format!("types: root `{root}` has no table"));
+            }
+        }
+        for (name, table) in &elements.types {
+            for (element, e) in table {
+                let known = primitive(&e.kind)
+                    || e.kind == "Resource"
+                    || elements.types.contains_key(&e.kind);
+                if !known {
+                    return Err(format!(
+                        "types.{name}.{element}: type `{}` has no table",
+                        e.kind
+                    ));
+                }
+            }
+        }
+        Ok(elements)
+    }
+
+    /// Checks `resource` against its STU3 type (by `resourceType`), and every resource it
+    /// contains whose type the table has. Each problem names the element's path.
+    pub fn check(&self, resource: &Value) -> Result<(), String> {
+        let mut problems = Vec::new();
+        let kind = resource["resourceType"].as_str().unwrap_or("");
+        if self.types.contains_key(kind) {
+            self.object(resource, kind, kind, true, &mut problems);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    fn value(&self, value: &Value, kind: &str, path: &str, problems: &mut Vec<String>) {
+        if value.is_null() {
+            problems.push(format!(
+                "`{path}` is null; FHIR JSON leaves empty elements out"
+            ));
+        } else if kind == "Resource" {
+            let inner = value["resourceType"].as_str().unwrap_or("");
+            if self.types.contains_key(inner) {
+                self.object(value, inner, path, true, problems);
+            } else if !value.is_object() {
+                problems.push(format!("`{path}` must be a FHIR resource (a JSON object)"));
+            }
+        } else if primitive(kind) {
+            let fits = match kind {
+                "boolean" => value.is_boolean(),
+                "integer" | "positiveInt" | "unsignedInt" | "decimal" => value.is_number(),
+                _ => value.is_string(),
+            };
+            if !fits {
+                problems.push(format!(
+                    "`{path}` must be a FHIR {kind}, got {}",
+                    describe(value)
+                ));
+            }
+        } else {
+            self.object(value, kind, path, false, problems);
+        }
+    }
+
+    fn object(
+        &self,
+        value: &Value,
+        kind: &str,
+        path: &str,
+        resource: bool,
+        problems: &mut Vec<String>,
+    ) {
+        let (Some(object), Some(table)) = (value.as_object(), self.types.get(kind)) else {
+            problems.push(format!(
+                "`{path}` must be a JSON object (FHIR {kind}), got {}",
+                describe(value)
+            ));
+            return;
+        };
+        for (key, item) in object {
+            if resource && key == "resourceType" {
+                continue;
+            }
+            let here = format!("{path}.{key}");
+            // `_x` carries the id and extensions of primitive element `x`.
+            if let Some(base) = key.strip_prefix('_') {
+                if !table.get(base).is_some_and(|e| primitive(&e.kind)) {
+                    problems.push(unknown(&here, kind));
+                }
+                continue;
+            }
+            let Some(element) = table.get(key) else {
+                problems.push(unknown(&here, kind));
+                continue;
+            };
+            match (element.many, item.as_array()) {
+                (true, Some(items)) => {
+                    for (i, item) in items.iter().enumerate() {
+                        self.value(item, &element.kind, &format!("{here}[{i}]"), problems);
+                    }
+                }
+                (true, None) => problems.push(format!(
+                    "`{here}` must be a JSON array: the element repeats in FHIR STU3"
+                )),
+                (false, Some(_)) => problems.push(format!(
+                    "`{here}` must not be an array: the element does not repeat in FHIR STU3"
+                )),
+                (false, None) => self.value(item, &element.kind, &here, problems),
+            }
+        }
+        let mut missing: Vec<&String> = table
+            .iter()
+            .filter(|(name, e)| e.required && !object.contains_key(*name))
+            .map(|(name, _)| name)
+            .collect();
+        missing.sort();
+        for name in missing {
+            problems.push(format!("`{path}.{name}` is required by FHIR STU3"));
+        }
+    }
+}
+
+fn unknown(path: &str, kind: &str) -> String {
+    format!("`{path}` is not an element of FHIR STU3 {kind}; remove it or correct its spelling")
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn shipped() -> Elements {
+        Elements::parse(include_str!("../../demo/stu3-elements.json")).unwrap()
+    }
+
+    #[test]
+    fn a_valid_appointment_passes() {
+        let appointment = json!({
+            "resourceType": "Appointment",
+            "meta": {"profile": ["p"]},
+            "contained": [{"resourceType": "Organization", "id": "1", "name": "X"}],
+            "extension": [{"url": "u", "valueReference": {"reference": "#1"}}],
+            "status": "booked", "_status": {"extension": [{"url": "x", "valueString": "y"}]},
+            "minutesDuration": 15,
+            "participant": [{"actor": {"reference": "Patient/1"}, "status": "accepted"}]
+        });
+        shipped().check(&appointment).unwrap();
+    }
+
+    #[test]
+    fn unknown_elements_are_named_with_their_path() {
+        let appointment = json!({
+            "resourceType": "Appointment", "status": "booked", "invalidField": "x",
+            "contained": [{"resourceType": "Organization", "nmae": "X"}],
+            "participant": [{"actor": {"reference": "Patient/1", "ref": "x"}, "status": "accepted"}]
+        });
+        let problems = shipped().check(&appointment).unwrap_err();
+        for path in [
+            "`Appointment.invalidField` is not an element of FHIR STU3 Appointment",
+            "`Appointment.contained[0].nmae`",
+            "`Appointment.participant[0].actor.ref`",
+        ] {
+            assert!(problems.contains(path), "{problems}");
+        }
+    }
+
+    #[test]
+    fn shapes_kinds_and_required_elements_are_checked() {
+        let appointment = json!({
+            "resourceType": "Appointment", "status": ["booked"],
+            "participant": {"status": "accepted"}, "priority": "high", "comment": null
+        });
+        let problems = shipped().check(&appointment).unwrap_err();
+        assert!(
+            problems.contains("`Appointment.status` must not be an array"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("`Appointment.participant` must be a JSON array"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("`Appointment.priority` must be a FHIR unsignedInt"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("`Appointment.comment` is null"),
+            "{problems}"
+        );
+        let no_status = json!({"resourceType": "Appointment", "participant": [{"actor": {"reference": "Patient/1"}}]});
+        let problems = shipped().check(&no_status).unwrap_err();
+        assert!(
+            problems.contains("`Appointment.status` is required"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("`Appointment.participant[0].status` is required"),
+            "{problems}"
+        );
+    }
+
+    #[test]
+    fn parameters_check_the_resource_they_carry() {
+        let body = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "registerPatient", "resource": {"resourceType": "Patient", "birthDate": "2000-01-01", "invalidField": 1}}
+        ]});
+        let problems = shipped().check(&body).unwrap_err();
+        assert!(
+            problems.contains("`Parameters.parameter[0].resource.invalidField`"),
+            "{problems}"
+        );
+    }
+
+    #[test]
+    fn a_table_naming_a_missing_type_is_refused() {
+        let text = r#"{"about": "", "roots": ["A"], "types": {"A": {"b": "B"}}}"#;
+        assert!(Elements::parse(text).unwrap_err().contains("types.A.b"));
+    }
+}
