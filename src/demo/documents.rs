@@ -44,10 +44,9 @@ fn matches(document: &Document, query: &Filters) -> bool {
         .as_str()
         .or(reference["indexed"].as_str())
         .and_then(dates::parse_instant);
-    let in_range = |bound: Option<(jiff::Timestamp, Bound)>| match bound {
-        None => true,
-        Some((at, Bound::From)) => created.is_some_and(|c| c >= at),
-        Some((at, Bound::To)) => created.is_some_and(|c| c <= at),
+    let in_range = |(at, bound): &(jiff::Timestamp, Bound)| match bound {
+        Bound::From => created.is_some_and(|c| c >= *at),
+        Bound::To => created.is_some_and(|c| c <= *at),
     };
     let text = |v: &Value| v.as_str().unwrap_or("").to_lowercase();
     let described = query.description.as_ref().is_none_or(|wanted| {
@@ -55,7 +54,7 @@ fn matches(document: &Document, query: &Filters) -> bool {
             || text(&reference["type"]["coding"][0]["display"]).contains(wanted)
             || text(&reference["type"]["text"]).contains(wanted)
     });
-    query.created.iter().all(|b| in_range(Some(*b))) && described
+    query.created.iter().all(in_range) && described
 }
 
 /// The optional search parameters.
