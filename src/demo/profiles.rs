@@ -21,9 +21,12 @@ pub const REGISTRATION_DETAILS: &str =
     "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-RegistrationDetails-1";
 pub const REGISTRATION_TYPE_SYSTEM: &str =
     "https://fhir.nhs.uk/STU3/CodeSystem/CareConnect-RegistrationType-1";
+/// The extension holding an NHS number's verification status.
 pub const NHS_NUMBER_VERIFICATION: &str =
     "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-NHSNumberVerificationStatus-1";
+/// The code system of that status (`01` verified, `02` not traced).
 pub const NHS_NUMBER_VERIFICATION_SYSTEM: &str =
     "https://fhir.nhs.uk/STU3/CodeSystem/CareConnect-NHSNumberVerificationStatus-1";
+/// The extension holding a problem's significance (`major`, `minor`).
 pub const PROBLEM_SIGNIFICANCE: &str =
     "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-ProblemSignificance-1";
