@@ -216,9 +216,11 @@ async fn shutdown_finishes_in_flight_requests() {
     // The backend answers late and the stop comes while the request waits for it: `run` must
     // not return before that answer went out. Without the drain it returns at once, while the
     // backend is still sleeping.
+    let arrived = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicBool::new(false));
-    let flag = answered.clone();
+    let (came, flag) = (arrived.clone(), answered.clone());
     let backend = Backend::with(move |_| {
+        came.store(true, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(500));
         flag.store(true, Ordering::SeqCst);
         http::Response::new(ssp_sim::wire::body::full("{}"))
@@ -227,7 +229,14 @@ async fn shutdown_finishes_in_flight_requests() {
     let sim = Sim::for_backend(&backend).await;
     let client = sim.client();
     let in_flight = tokio::spawn(async move { client.send(Call::metadata()).await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Stop only once the request is at the backend, however slow the machine is.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !arrived.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the request reaches the backend");
     assert!(
         !answered.load(Ordering::SeqCst),
         "the stop must come while the request is in flight"
