@@ -120,9 +120,20 @@ impl Sim {
 
     /// Starts with a given certificate set.
     pub async fn start_with_pki(routes: &str, overrides: Overrides, pki: Pki) -> Self {
+        Self::start_with_settings(routes, overrides, "", pki).await
+    }
+
+    /// Starts with `settings` as the text of its ssp-sim.toml (for the settings that have no
+    /// flag), some flags overridden and a given certificate set.
+    pub async fn start_with_settings(
+        routes: &str,
+        overrides: Overrides,
+        settings: &str,
+        pki: Pki,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let routes_file = dir.path().join("routes.toml");
-        let server = bind(routes, overrides, &pki, dir.path()).await;
+        let server = bind_with(routes, overrides, settings, &pki, dir.path()).await;
         let (addr, admin, http) = (server.https_addr(), server.admin_addr(), server.http_addr());
         let stop = server.stopper();
         let task = tokio::spawn(server.run());
@@ -152,10 +163,21 @@ impl Sim {
 
 /// A server bound on loopback with `routes` (written to `dir`) and `pki`, not yet running.
 pub async fn bind(routes: &str, overrides: Overrides, pki: &Pki, dir: &std::path::Path) -> Server {
+    bind_with(routes, overrides, "", pki, dir).await
+}
+
+/// As `bind`, with `settings` as the text of the settings file.
+pub async fn bind_with(
+    routes: &str,
+    overrides: Overrides,
+    settings: &str,
+    pki: &Pki,
+    dir: &std::path::Path,
+) -> Server {
     let routes_file = dir.join("routes.toml");
     std::fs::write(&routes_file, routes).expect("write routes");
     let empty = dir.join("ssp-sim.toml");
-    std::fs::write(&empty, "").expect("write settings");
+    std::fs::write(&empty, settings).expect("write settings");
     let overrides = Overrides {
         routes: Some(routes_file),
         certs: Some(pki.paths.dir.clone()),
@@ -494,6 +516,48 @@ impl Backend {
     pub fn requests(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
+}
+
+/// A backend that hands each connection to `serve` as a raw TCP stream, for answers no
+/// well-behaved HTTP server gives (a 101, a dribbled body, an endless one). Returns its URL.
+pub async fn scripted_backend<F, Fut>(serve: F) -> String
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind backend");
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(serve(stream));
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Reads a request head (up to the blank line) from a raw stream; empty when it closes first.
+pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return String::new(),
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// The value of an unlabelled (or fully labelled, e.g. `name{reason="x"}`) series in a
+/// Prometheus text exposition.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
 }
 
 /// A simulator on the standard test routes in front of a default backend.
