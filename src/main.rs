@@ -42,6 +42,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         Err(e) => return fail(format!("bad configuration:\n{e}"), 1),
     };
     ssp_sim::cli::telemetry::init(settings.log_format);
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the async runtime: {e}"), 1),
@@ -162,6 +165,9 @@ fn check(args: CheckArgs) -> ExitCode {
     .and_then(|loaded| clients.pool(&loaded.registry).map(|_| loaded));
     match loaded {
         Ok(loaded) => {
+            for warning in settings.warnings() {
+                eprintln!("warning: {warning}");
+            }
             println!(
                 "ok: {} ({} consumers, {} providers), {} interactions, {} catalogue errors",
                 routes.describe(),

@@ -12,6 +12,7 @@
 pub mod reload;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -28,8 +29,9 @@ use crate::proxy::gateway::Gateway;
 use crate::proxy::listener::{Handler, Hangup};
 use crate::wire::body::{self, Body};
 
-/// The largest fault a client may post.
+/// The largest fault a client may post, and how long it may take to arrive.
 const MAX_BODY: usize = 64 * 1024;
+const BODY_TIME: Duration = Duration::from_secs(10);
 
 /// The endpoints, for the answer to an unknown path.
 const ENDPOINTS: &str = "GET /health, GET /metrics, GET|DELETE /journal, GET|POST|DELETE /faults, DELETE /faults/{id}, POST /reload";
@@ -189,18 +191,26 @@ impl Admin {
             }
         }
         let entries = journal.recent(&filter);
-        let body = serde_json::to_value(entries.iter().map(|e| &**e).collect::<Vec<_>>())
+        // Straight to bytes: a `Value` of the whole journal would cost several times its size.
+        let body = serde_json::to_vec(&entries.iter().map(|e| &**e).collect::<Vec<_>>())
             .unwrap_or_default();
-        json_response(StatusCode::OK, body)
+        json_bytes(StatusCode::OK, body)
     }
 
     async fn add_fault(&self, request: Request<Incoming>) -> Response<Body> {
-        let bytes = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) => {
+        let read = Limited::new(request.into_body(), MAX_BODY).collect();
+        let bytes = match tokio::time::timeout(BODY_TIME, read).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) => {
                 return json_response(
                     StatusCode::BAD_REQUEST,
                     json!({"error": format!("cannot read the body (at most {MAX_BODY} bytes): {e}")}),
+                )
+            }
+            Err(_) => {
+                return json_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    json!({"error": format!("the body did not arrive within {} s", BODY_TIME.as_secs())}),
                 )
             }
         };
@@ -209,13 +219,19 @@ impl Admin {
         let rule = FaultSpec::from_json(&bytes)
             .map_err(|e| vec![e])
             .and_then(|spec| spec.validate(&registry.interactions, self.gateway.catalog()));
-        match rule {
-            Ok(rule) => {
-                let id = self.gateway.faults().add(rule);
+        let rule = match rule {
+            Ok(rule) => rule,
+            Err(problems) => return json_response(StatusCode::BAD_REQUEST, refusal(&problems)),
+        };
+        match self.gateway.faults().add(rule) {
+            Ok(id) => {
                 tracing::info!(fault = %id, "fault added");
                 json_response(StatusCode::CREATED, json!({ "id": id }))
             }
-            Err(problems) => json_response(StatusCode::BAD_REQUEST, refusal(&problems)),
+            Err(full) => json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error": full.to_string(), "setting": "max_faults", "max_faults": full.max}),
+            ),
         }
     }
 }
@@ -263,7 +279,11 @@ fn no_content() -> Response<Body> {
 }
 
 fn json_response(status: StatusCode, value: Value) -> Response<Body> {
-    let mut response = Response::new(body::full(value.to_string()));
+    json_bytes(status, value.to_string().into_bytes())
+}
+
+fn json_bytes(status: StatusCode, json: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(body::full(json));
     *response.status_mut() = status;
     response
         .headers_mut()

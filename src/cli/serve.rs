@@ -79,19 +79,17 @@ pub struct Server {
     pub routes: RoutesSource,
 }
 
-async fn bind(
+fn bind(
     addr: SocketAddr,
     what: &'static str,
     flag: &'static str,
 ) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr,
-            what,
-            flag,
-            source,
-        })
+    listener::bind(addr).map_err(|source| StartError::Bind {
+        addr,
+        what,
+        flag,
+        source,
+    })
 }
 
 impl Server {
@@ -119,23 +117,27 @@ impl Server {
                 settings.backend_timeout,
             )?
             .with_provider_checks(settings.provider_checks)
-            .with_recording(settings.journal_size, settings.metrics),
+            .with_recording(settings.journal_size, settings.metrics)
+            .with_backend_body_timeout(settings.backend_body_timeout)
+            .with_max_faults(settings.max_faults),
         );
         let reloader = Arc::new(Reloader::new(routes.clone(), gateway.clone()));
 
-        let https = bind(settings.listen, "HTTPS", "listen").await?;
+        let https = bind(settings.listen, "HTTPS", "listen")?;
         let http = match settings.http_listen {
-            Some(addr) => Some(bind(addr, "plain HTTP", "http-listen").await?),
+            Some(addr) => Some(bind(addr, "plain HTTP", "http-listen")?),
             None => None,
         };
         let admin = match settings.admin_listen {
-            Some(addr) => Some(bind(addr, "admin API", "admin-listen").await?),
+            Some(addr) => Some(bind(addr, "admin API", "admin-listen")?),
             None => None,
         };
         let (stop, stopped) = watch::channel(false);
         let limits = Limits {
             header_timeout: settings.header_timeout,
             max_connections: settings.max_connections,
+            max_handshakes: settings.max_handshakes,
+            write_timeout: settings.write_timeout,
             ..Limits::default()
         };
         Ok(Self {

@@ -403,13 +403,17 @@ mod tests {
 
     #[test]
     fn values_are_json_escaped() {
-        let rejection = Rejection::bad_request("quote \" and newline \n");
+        // (A control character never gets this far: `Rejection::with` replaces it.)
+        let rejection = Rejection::bad_request("quote \" and backslash \\ and newline \n");
         let json = catalog()
             .get(ids::BAD_REQUEST)
             .unwrap()
             .render_json(&rejection);
         let v: Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(v["issue"][0]["diagnostics"], "quote \" and newline \n");
+        assert_eq!(
+            v["issue"][0]["diagnostics"],
+            "quote \" and backslash \\ and newline ?"
+        );
     }
 
     #[test]

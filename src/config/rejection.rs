@@ -6,6 +6,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::wire::echo;
+
 /// A value that can be put into an error template, written `{name}` there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Placeholder {
@@ -127,6 +129,9 @@ pub struct Rejection {
     pub error: Cow<'static, str>,
     /// The placeholder values to fill in; one that is not given renders as empty text.
     pub values: Vec<(Placeholder, String)>,
+    /// What the trail, the journal and the logs say of this refusal instead of `error:
+    /// diagnostics`, when the diagnostics may quote personal data (check 10's claim values).
+    pub record: Option<String>,
 }
 
 impl Rejection {
@@ -135,6 +140,7 @@ impl Rejection {
         Self {
             error: error.into(),
             values: Vec::new(),
+            record: None,
         }
     }
 
@@ -143,10 +149,32 @@ impl Rejection {
         Self::new(ids::BAD_REQUEST).with(Placeholder::Diagnostics, diagnostics)
     }
 
-    /// Gives `placeholder` a value (builder style).
+    /// Gives a placeholder its value. Values often carry consumer text (the target URL, a
+    /// header quoted in the diagnostics), so each is bounded and its control characters
+    /// replaced: an answer never grows with what a consumer sends.
     pub fn with(mut self, placeholder: Placeholder, value: impl Into<String>) -> Self {
-        self.values.push((placeholder, value.into()));
+        let value = value.into();
+        let value = match echo::clean(&value, echo::VALUE) {
+            Cow::Borrowed(_) => value,
+            Cow::Owned(cleaned) => cleaned,
+        };
+        self.values.push((placeholder, value));
         self
+    }
+
+    /// Sets what the trail and the logs record of this refusal (see `record`).
+    pub fn recorded_as(mut self, record: impl Into<String>) -> Self {
+        self.record = Some(record.into());
+        self
+    }
+
+    /// What the trail and the logs may say of this refusal: its `record`, else the catalogue
+    /// id and the diagnostics.
+    pub fn recorded(&self) -> Cow<'_, str> {
+        match &self.record {
+            Some(record) => Cow::Borrowed(record),
+            None => Cow::Owned(self.to_string()),
+        }
     }
 
     /// The value given for a placeholder, if any.

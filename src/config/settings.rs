@@ -24,6 +24,9 @@ pub enum ClientAuth {
     None,
 }
 
+/// How many faults may be installed at once unless `max_faults` says otherwise.
+pub const DEFAULT_MAX_FAULTS: usize = 1000;
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +54,10 @@ struct Raw {
     backend_timeout_ms: u64,
     header_timeout_ms: u64,
     max_connections: usize,
+    max_handshakes: usize,
+    write_timeout_ms: u64,
+    backend_body_timeout_ms: u64,
+    max_faults: usize,
     error_catalog: Option<PathBuf>,
     interactions: Option<PathBuf>,
     jwt_mode: JwtMode,
@@ -81,8 +88,16 @@ pub struct Settings {
     pub backend_timeout: Duration,
     /// How long a client has to send its request headers; also the keep-alive idle timeout.
     pub header_timeout: Duration,
-    /// How many client connections each listener holds open at once; more are closed on accept.
+    /// Established client sessions open at once, per listener.
     pub max_connections: usize,
+    /// TLS handshakes in progress at once, per listener, apart from `max_connections`.
+    pub max_handshakes: usize,
+    /// How long a write to a client may make no progress before the connection is closed.
+    pub write_timeout: Duration,
+    /// The longest a backend's whole response body may take.
+    pub backend_body_timeout: Duration,
+    /// How many faults may be installed at once.
+    pub max_faults: usize,
     /// `None` means `./error-catalog`, or the embedded copy when that is missing.
     pub error_catalog: Option<PathBuf>,
     /// `None` means `./catalog/interactions.toml`, or the embedded copy when that is missing.
@@ -153,6 +168,10 @@ impl Settings {
                 .set_default("backend_timeout_ms", 30_000)?
                 .set_default("header_timeout_ms", 30_000)?
                 .set_default("max_connections", 4096)?
+                .set_default("max_handshakes", 256)?
+                .set_default("write_timeout_ms", 30_000)?
+                .set_default("backend_body_timeout_ms", 300_000)?
+                .set_default("max_faults", DEFAULT_MAX_FAULTS as u64)?
                 .set_default("jwt_mode", "enforce")?
                 .set_default("jwt_clock_skew_s", Policy::default().clock_skew_s)?
                 .set_default("journal_size", 1000)?
@@ -181,6 +200,29 @@ impl Settings {
             )
         })?;
         Self::validate(layered, &shown)
+    }
+
+    /// What is allowed but risky, for `ssp-sim check` and the start-up log: a listener
+    /// reachable beyond this machine that serves consumers without client certificates.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.listen.ip().is_loopback() && self.client_auth != ClientAuth::Required {
+            warnings.push(format!(
+                "listen: {} is reachable beyond this machine and client_auth is {}: anyone who \
+                 can reach it is served without a client certificate; use client_auth = \"required\" \
+                 or listen on 127.0.0.1",
+                self.listen,
+                format!("{:?}", self.client_auth).to_lowercase()
+            ));
+        }
+        if let Some(addr) = self.http_listen.filter(|a| !a.ip().is_loopback()) {
+            warnings.push(format!(
+                "http_listen: {addr} is reachable beyond this machine and plain HTTP has no \
+                 client certificates: anyone who can reach it is served; listen on 127.0.0.1 or \
+                 leave http_listen off"
+            ));
+        }
+        warnings
     }
 
     fn validate(raw: Raw, shown: &str) -> Result<Self, ConfigError> {
@@ -226,13 +268,20 @@ impl Settings {
                 message: "is empty; give a secret, or leave it out".into(),
             });
         }
-        if raw.max_connections == 0 {
-            problems.push(Problem {
-                file: shown.to_owned(),
-                line: None,
-                key: Some("max_connections".into()),
-                message: "must be at least 1".into(),
-            });
+        for (key, value) in [
+            ("max_connections", raw.max_connections as u64),
+            ("max_handshakes", raw.max_handshakes as u64),
+            ("write_timeout_ms", raw.write_timeout_ms),
+            ("backend_body_timeout_ms", raw.backend_body_timeout_ms),
+        ] {
+            if value == 0 {
+                problems.push(Problem {
+                    file: shown.to_owned(),
+                    line: None,
+                    key: Some(key.into()),
+                    message: "must be at least 1".into(),
+                });
+            }
         }
         match listen {
             Some(listen) if problems.is_empty() => Ok(Self {
@@ -246,6 +295,10 @@ impl Settings {
                 backend_timeout: Duration::from_millis(raw.backend_timeout_ms),
                 header_timeout: Duration::from_millis(raw.header_timeout_ms),
                 max_connections: raw.max_connections,
+                max_handshakes: raw.max_handshakes,
+                write_timeout: Duration::from_millis(raw.write_timeout_ms),
+                backend_body_timeout: Duration::from_millis(raw.backend_body_timeout_ms),
+                max_faults: raw.max_faults,
                 error_catalog: raw.error_catalog,
                 interactions: raw.interactions,
                 provider_checks: Policy {
@@ -361,6 +414,30 @@ mod tests {
         let s = Settings::load(Some(&file), vars, &flags).unwrap();
         assert_eq!(s.admin_token.as_deref(), Some("s3cret"));
         assert_eq!((s.journal_size, s.metrics), (5, false));
+    }
+
+    #[test]
+    fn listeners_beyond_loopback_without_client_certificates_are_warned_of() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |text: &str| {
+            Settings::load(
+                Some(&write(&dir, text)),
+                HashMap::new(),
+                &Overrides::default(),
+            )
+            .unwrap()
+            .warnings()
+        };
+        assert!(load("").is_empty());
+        assert!(load("listen = \"0.0.0.0:8443\"\n").is_empty());
+        let w = load("listen = \"0.0.0.0:8443\"\nclient_auth = \"optional\"\n");
+        assert!(
+            w[0].starts_with("listen: 0.0.0.0:8443 is reachable"),
+            "{w:?}"
+        );
+        let w = load("http_listen = \"0.0.0.0:8080\"\n");
+        assert!(w[0].starts_with("http_listen: 0.0.0.0:8080"), "{w:?}");
+        assert!(load("http_listen = \"127.0.0.1:8080\"\n").is_empty());
     }
 
     #[test]

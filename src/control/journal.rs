@@ -4,7 +4,9 @@
 //!
 //! Recording copies the few short values it keeps (the target and the SSP headers) out of
 //! the request: holding the request's own bytes would pin hyper's whole read buffer for as
-//! long as the entry lives, and make every later read allocate a new one.
+//! long as the entry lives, and make every later read allocate a new one. Each is bounded and
+//! has its NHS numbers masked, as the trail's details are: an entry stays a few KB whatever a
+//! consumer sends, and holds no personal data.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -15,6 +17,7 @@ use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::control::trail::Trail;
+use crate::wire::echo;
 use crate::wire::headers::TRACE_ID;
 
 /// What arrived: the method, the path and the SSP headers, exactly as sent. Header values
@@ -74,11 +77,16 @@ struct Seen {
 }
 
 impl From<&Head> for Seen {
+    /// Copies what arrived under the data-handling rule (README, "Personal data"): bounded,
+    /// without control characters, NHS numbers masked.
     fn from(head: &Head) -> Self {
-        let copy = |v: &Option<HeaderValue>| v.as_ref().map(|v| Box::from(text(v)));
+        let copy = |v: &Option<HeaderValue>| {
+            v.as_ref()
+                .map(|v| Box::from(echo::redact(&text(v), echo::SHORT)))
+        };
         Self {
             method: head.method.clone(),
-            target_url: head.target_url().into(),
+            target_url: echo::redact(head.target_url(), echo::LONG).into(),
             trace_id: copy(&head.trace_id),
             from: copy(&head.from),
             to: copy(&head.to),
@@ -307,6 +315,29 @@ mod tests {
         assert_eq!(v["checks"][0]["name"], "method");
         assert_eq!(v["checks"][0]["ok"], true);
         assert_eq!(v["duration_ms"], 1.5);
+    }
+
+    #[test]
+    fn what_arrived_is_kept_bounded_and_without_nhs_numbers() {
+        let long = format!(
+            "/https://p.example/A1/STU3/1/gpconnect/Patient?identifier=x%7C9434765870&pad={}",
+            "a".repeat(10_000)
+        );
+        let request = Request::builder().uri(long.as_str()).body(()).unwrap();
+        let journal = Journal::new(1);
+        journal.record(Entry {
+            head: Head::of(&request),
+            ..entry("t")
+        });
+        let v = serde_json::to_value(&*journal.recent(&Filter::default())[0]).unwrap();
+        let target = v["target_url"].as_str().unwrap();
+        assert!(
+            target.starts_with(
+                "https://p.example/A1/STU3/1/gpconnect/Patient?identifier=x%7C**********&pad=aaa"
+            ),
+            "{target}"
+        );
+        assert!(target.chars().count() <= echo::LONG + 1, "{}", target.len());
     }
 
     #[test]

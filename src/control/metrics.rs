@@ -1,5 +1,6 @@
 //! Prometheus metrics for `GET /metrics`: requests by interaction, status and catalogue
-//! error, a latency histogram, backend errors, faults fired, reloads and open connections.
+//! error, a latency histogram, backend errors, faults fired, reloads, and open and refused
+//! connections.
 //!
 //! Written by hand in the text exposition format: a handful of atomics is all it takes, and
 //! the request path only bumps counters (no allocation once a label set has been seen).
@@ -51,6 +52,49 @@ impl Gauge {
     }
 }
 
+/// Why a listener turned a connection away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Every connection slot (`max_connections`) is held by an established session.
+    MaxConnections,
+    /// Every place for a TLS handshake in progress (`max_handshakes`) is taken.
+    MaxHandshakes,
+}
+
+impl Refusal {
+    /// The `reason` label, which is also the setting that raises the limit.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::MaxConnections => "max_connections",
+            Refusal::MaxHandshakes => "max_handshakes",
+        }
+    }
+}
+
+/// What a listener counts about its connections: those open, and those refused.
+#[derive(Debug, Default)]
+pub struct Connections {
+    open: Gauge,
+    refused_slots: AtomicU64,
+    refused_handshakes: AtomicU64,
+}
+
+impl Connections {
+    /// Counts an open connection until the guard is dropped.
+    pub fn hold(&self) -> Held<'_> {
+        self.open.hold()
+    }
+
+    /// Counts a connection turned away.
+    pub fn refused(&self, why: Refusal) {
+        let counter = match why {
+            Refusal::MaxConnections => &self.refused_slots,
+            Refusal::MaxHandshakes => &self.refused_handshakes,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// One unit of a `Gauge`, given back on drop.
 #[derive(Debug)]
 pub struct Held<'a>(&'a Gauge);
@@ -78,7 +122,7 @@ pub struct Metrics {
     faults_fired: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
-    open_connections: Gauge,
+    connections: Connections,
 }
 
 impl Metrics {
@@ -102,7 +146,7 @@ impl Metrics {
             faults_fired: AtomicU64::new(0),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
-            open_connections: Gauge::default(),
+            connections: Connections::default(),
         }
     }
 
@@ -111,9 +155,9 @@ impl Metrics {
         self.enabled
     }
 
-    /// Connections open on the SSP listeners.
-    pub fn open_connections(&self) -> &Gauge {
-        &self.open_connections
+    /// Connections open on, and refused by, the SSP listeners.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// Counts one finished request. `interaction` is what `Ssp-InteractionID` named;
@@ -274,11 +318,28 @@ impl Metrics {
                 "ssp_sim_open_connections",
                 "gauge",
                 "Connections open on the SSP listeners.",
-                self.open_connections.get(),
+                self.connections.open.get(),
             ),
         ] {
             header(&mut out, name, kind, help);
             let _ = writeln!(out, "{name} {value}");
+        }
+        header(
+            &mut out,
+            "ssp_sim_connections_refused_total",
+            "counter",
+            "Connections the SSP listeners turned away, by the limit that was reached.",
+        );
+        for (why, counter) in [
+            (Refusal::MaxConnections, &self.connections.refused_slots),
+            (Refusal::MaxHandshakes, &self.connections.refused_handshakes),
+        ] {
+            let _ = writeln!(
+                out,
+                "ssp_sim_connections_refused_total{{reason=\"{}\"}} {}",
+                why.label(),
+                counter.load(Ordering::Relaxed)
+            );
         }
         header(
             &mut out,
@@ -378,10 +439,15 @@ mod tests {
         let m = metrics(false);
         let metadata = m.interactions.get(METADATA).unwrap().key;
         m.record(Some(metadata), Some(StatusCode::OK), None, Duration::ZERO);
-        let _held = m.open_connections().hold();
+        let _held = m.connections().hold();
+        m.connections().refused(Refusal::MaxHandshakes);
         let text = m.render();
         assert!(!text.contains("ssp_sim_requests_total{"), "{text}");
         assert!(text.contains("ssp_sim_open_connections 1"), "{text}");
+        assert!(
+            text.contains("ssp_sim_connections_refused_total{reason=\"max_handshakes\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]

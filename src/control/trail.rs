@@ -1,9 +1,14 @@
 //! The record of one request's way through the checks: each check's name and result, for
 //! the logs and the journal, so a consumer can see exactly why a request was refused.
+//!
+//! What the trail keeps follows the data-handling rule of the README: a detail is bounded,
+//! free of control characters and NHS numbers, and callers record what a rule found, never a
+//! JWT claim's or a body's value (check 10 records its rules and claims by name).
 
 use serde::Serialize;
 
 use crate::config::rejection::Rejection;
+use crate::wire::echo;
 
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
@@ -33,17 +38,25 @@ impl Trail {
         self.checks.push(CheckRecord {
             name,
             ok: result.is_ok(),
-            detail: result.as_ref().err().map(ToString::to_string),
+            detail: result
+                .as_ref()
+                .err()
+                .map(|r| echo::redact(&r.recorded(), echo::LONG)),
         });
         result
     }
 
-    /// Records a passed check with a note (e.g. report-mode warnings).
-    pub fn note(&mut self, name: &'static str, ok: bool, detail: impl Into<String>) {
+    /// Records a check with a note (e.g. report-mode warnings, or why it failed).
+    pub fn note(&mut self, name: &'static str, ok: bool, detail: impl AsRef<str>) {
         self.checks.push(CheckRecord {
             name,
             ok,
-            detail: Some(detail.into()),
+            detail: Some(echo::redact(detail.as_ref(), echo::LONG)),
         });
+    }
+
+    /// The check that failed, if one did: the last one recorded as not ok.
+    pub fn failed(&self) -> Option<&CheckRecord> {
+        self.checks.iter().rev().find(|c| !c.ok)
     }
 }

@@ -36,6 +36,12 @@ const CLAIMS: [(&str, Kind); 10] = [
     ("requesting_practitioner", Kind::Resource),
 ];
 
+/// Whether `name` is one of the claims GP Connect requires: lets a finding name its claim in
+/// the logs without its value.
+pub(super) fn is_claim(name: &str) -> bool {
+    CLAIMS.iter().any(|(claim, _)| *claim == name)
+}
+
 /// The payload rules: every `claim.*` rule and the three resource rules, applied to a decoded
 /// payload. Every broken rule goes into `findings`; nothing stops at the first.
 pub fn check(payload: &Map<String, Value>, expected: &Expected, findings: &mut Findings) {

@@ -157,6 +157,31 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    /// The claim the finding is about (`sub`, `requesting_practitioner.name[0].prefix`), when
+    /// its message opens with `JWT claim <path>`: a path of name characters under one of the
+    /// claims GP Connect requires, so it can be logged where the message, which may quote the
+    /// claim's value, cannot.
+    pub fn claim(&self) -> Option<&str> {
+        let rest = self.message.strip_prefix("JWT claim ")?;
+        let path = &rest[..rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "_.[]".contains(c)))
+            .unwrap_or(rest.len())];
+        let root = &path[..path.find(['.', '[']).unwrap_or(path.len())];
+        super::claims::is_claim(root).then_some(path)
+    }
+
+    /// The rule's id, with the claim when the id does not already say it:
+    /// `claim.present (sub)`, `claim.aud`, `requesting_device (requesting_device.version)`.
+    fn named(&self) -> String {
+        let id = self.rule.id();
+        match self.claim() {
+            Some(claim) if !id.ends_with(claim) => format!("{id} ({claim})"),
+            _ => id.to_owned(),
+        }
+    }
+}
+
 /// Everything check 10 found about one request or token.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Findings {
@@ -228,7 +253,18 @@ impl Findings {
         })
     }
 
-    /// Violations then notices, each as `rule-id: message`, for warnings and logs.
+    /// Violations then notices by rule and claim, never a value: what the logs and the
+    /// journal keep (the consumer gets the whole messages). E.g. `claim.iss; claim.present (sub)`.
+    pub fn summary(&self) -> String {
+        self.violations
+            .iter()
+            .chain(&self.notices)
+            .map(Finding::named)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Violations then notices, each as `rule-id: message`, for the consumer's warnings.
     pub fn lines(&self) -> Vec<String> {
         self.violations
             .iter()
@@ -264,6 +300,27 @@ mod tests {
         assert_eq!(
             f.lines(),
             ["requesting_practitioner.local_identifier: no local identifier"]
+        );
+    }
+
+    #[test]
+    fn the_summary_names_rules_and_claims_but_no_value() {
+        let mut f = Findings::default();
+        f.fail(
+            Rule::Iss,
+            "JWT claim iss must be the consumer system's URL, got `LEAKED`",
+        );
+        f.fail(Rule::ClaimPresent, "JWT claim sub is missing");
+        f.fail(
+            Rule::Practitioner,
+            "JWT claim requesting_practitioner.name[0].prefix must be a list",
+        );
+        f.fail(Rule::ClaimType, "JWT claim LEAKED must be a string");
+        f.notice(Rule::PractitionerLocalIdentifier, "no local identifier");
+        assert_eq!(
+            f.summary(),
+            "claim.iss; claim.present (sub); requesting_practitioner (requesting_practitioner.name[0].prefix); \
+             claim.type; requesting_practitioner.local_identifier"
         );
     }
 

@@ -102,14 +102,19 @@ pub fn run(policy: &Policy, request: &ProviderRequest) -> Result<Verdict, Reject
         return Ok(Verdict::noted("not checked: jwt mode off"));
     }
     let findings = inspect(policy, request, unix_now());
-    let lines = findings.lines();
+    // The consumer gets every message (its own token's values); the logs and the trail (so the
+    // journal) get the rules and claims by name only: the README's data-handling rule.
+    let summary = findings.summary();
     match (mode, findings.rejection()) {
-        (JwtMode::Report, _) if !lines.is_empty() => Ok(Verdict {
-            note: Some(format!("reported, not enforced: {}", lines.join("; "))),
-            warnings: Warnings(lines),
+        (JwtMode::Report, _) if !summary.is_empty() => Ok(Verdict {
+            note: Some(format!("reported, not enforced: {summary}")),
+            warnings: Warnings(findings.lines()),
         }),
-        (JwtMode::Enforce, Some(rejection)) => Err(rejection),
-        _ if !findings.notices.is_empty() => Ok(Verdict::noted(lines.join("; "))),
+        (JwtMode::Enforce, Some(rejection)) => {
+            let record = format!("{}: {summary}", rejection.error);
+            Err(rejection.recorded_as(record))
+        }
+        _ if !findings.notices.is_empty() => Ok(Verdict::noted(summary)),
         _ => Ok(Verdict::default()),
     }
 }

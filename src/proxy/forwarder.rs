@@ -1,19 +1,21 @@
 //! Check 11: forwarding to a provider backend over pooled keep-alive connections, with
-//! bodies streamed both ways.
+//! bodies streamed both ways, bounded in time and in what waits in memory.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::Frame;
+use http_body_util::BodyExt;
 use tokio::time::Sleep;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response, Uri};
+use http::{Request, Response, StatusCode, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -22,6 +24,7 @@ use rustls::RootCertStore;
 
 use crate::config::pem::load_roots;
 use crate::config::problems::ConfigError;
+use crate::config::rejection::{ids, Placeholder, Rejection};
 use crate::config::routes::{HttpBackend, Registry};
 use crate::proxy::tls;
 use crate::wire::body::{self, Body, BoxError, RequestBody};
@@ -29,7 +32,8 @@ use crate::wire::body::{self, Body, BoxError, RequestBody};
 /// A pooled HTTP/HTTPS client; cheap to clone (the pool is shared).
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
-/// Why a backend could not be used; every kind answers 502 `error-communicating`.
+/// Why a request could not be forwarded: the backend's failures answer 502
+/// `error-communicating`, a consumer's own unreadable body 400 `bad-request`.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
     /// The backend did not answer within the backend timeout.
@@ -41,6 +45,41 @@ pub enum ForwardError {
     /// The request to the backend could not be built from the consumer's.
     #[error("cannot build the backend request: {0}")]
     Request(#[from] http::Error),
+    /// A `101 Switching Protocols` as the backend's answer (hyper reads past the interim 1xx,
+    /// 102 and 103, to the final answer): an SSP forwards HTTP messages, not other protocols.
+    #[error("the backend answered {0}, which an SSP cannot forward")]
+    Informational(StatusCode),
+    /// The consumer's request body broke off or was badly framed while it was being sent on.
+    #[error("the request body could not be read: {0}")]
+    ConsumerBody(String),
+}
+
+impl ForwardError {
+    /// Whether the backend is to blame (counted as a backend error, logged as a warning).
+    pub fn is_backends(&self) -> bool {
+        !matches!(self, ForwardError::ConsumerBody(_))
+    }
+
+    /// The answer for the consumer: `bad-request` for its own body, else
+    /// `error-communicating` for `target_url`, the reason in the diagnostics.
+    pub fn rejection(&self, target_url: &str) -> Rejection {
+        match self {
+            ForwardError::ConsumerBody(_) => Rejection::bad_request(self.to_string()),
+            _ => Rejection::new(ids::ERROR_COMMUNICATING)
+                .with(Placeholder::TargetUrl, target_url)
+                .with(Placeholder::Diagnostics, self.to_string()),
+        }
+    }
+}
+
+/// How long a backend may take: to start answering (also the longest pause inside its
+/// body), and for its whole body.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Until the response head, and the longest pause inside the body.
+    pub answer: Duration,
+    /// For the whole body.
+    pub body: Duration,
 }
 
 /// The TLS material every backend client trusts: the public web PKI plus the dev CA.
@@ -96,6 +135,10 @@ impl Pool {
     }
 }
 
+/// The most of a backend's response read ahead of the consumer, per connection; a backend's
+/// response head must fit in it.
+const BACKEND_READ_BUFFER: usize = 16 * 1024;
+
 fn build(config: rustls::ClientConfig) -> HttpClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
@@ -109,6 +152,9 @@ fn build(config: rustls::ClientConfig) -> HttpClient {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(256)
+        // A consumer that stops reading stops us reading the backend: what waits meanwhile
+        // is this buffer, so it is kept small (hyper's default is ~400 KB per connection).
+        .http1_max_buf_size(BACKEND_READ_BUFFER)
         .build(https)
 }
 
@@ -122,14 +168,14 @@ pub struct Peer {
 }
 
 /// Sends the request to the backend: the service root replaced by the backend's base, the rest
-/// of the path and the query byte for byte, hop-by-hop headers dropped, forwarding headers added.
+/// of the path and the query byte for byte, hop-by-hop headers dropped, forwarding headers set.
 pub async fn forward(
     client: &HttpClient,
     backend: &HttpBackend,
     request: Request<RequestBody>,
     rest: &str,
     peer: Peer,
-    timeout: Duration,
+    timeouts: Timeouts,
 ) -> Result<Response<Body>, ForwardError> {
     let (mut parts, body) = request.into_parts();
     let path = if backend.base_path.is_empty() && !rest.starts_with('/') {
@@ -143,42 +189,92 @@ pub async fn forward(
     let ssp_host = parts.headers.get(header::HOST).cloned();
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::HOST);
-    add_forwarding(&mut parts.headers, peer, ssp_host.as_ref());
+    set_forwarding(&mut parts.headers, peer, ssp_host.as_ref());
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;
+    let consumer_error = Arc::new(OnceLock::new());
+    let body = Watched {
+        inner: body,
+        error: consumer_error.clone(),
+    }
+    .boxed_unsync();
     let upstream = Request::from_parts(parts, body);
 
-    let response = tokio::time::timeout(timeout, client.request(upstream))
+    let response = tokio::time::timeout(timeouts.answer, client.request(upstream))
         .await
-        .map_err(|_| ForwardError::Timeout(timeout))??;
+        .map_err(|_| ForwardError::Timeout(timeouts.answer))?
+        .map_err(|e| match consumer_error.get() {
+            Some(reason) => ForwardError::ConsumerBody(reason.clone()),
+            None => ForwardError::Backend(e),
+        })?;
+    if response.status().is_informational() {
+        return Err(ForwardError::Informational(response.status()));
+    }
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(
         parts,
-        body::stream(Stalled::new(body, timeout)),
+        body::stream(Deadlines::new(body, timeouts)),
     ))
 }
 
-/// A backend response body that fails once no frame has come for `limit`: a backend that
-/// stalls mid-body must not hold the consumer's request open for ever. The consumer then sees
-/// the connection close before the body's end, as behind a real SSP.
-struct Stalled<B> {
-    inner: B,
-    limit: Duration,
-    timer: Pin<Box<Sleep>>,
+/// The consumer's request body on its way to the backend, keeping the reason it failed, if it
+/// does: hyper's client then fails the call, and the failure is the consumer's, not the
+/// backend's.
+struct Watched {
+    inner: RequestBody,
+    error: Arc<OnceLock<String>>,
 }
 
-impl<B> Stalled<B> {
-    fn new(inner: B, limit: Duration) -> Self {
+impl http_body::Body for Watched {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Err(e))) = &polled {
+            let _ = self.error.set(e.to_string());
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A backend response body that fails once no frame has come for the answer timeout, or once
+/// the whole body has taken longer than the body timeout: a backend that stalls, or dribbles
+/// for ever, must not hold the consumer's request open. The consumer then sees the connection
+/// close before the body's end, as behind a real SSP.
+struct Deadlines<B> {
+    inner: B,
+    pause: Duration,
+    total: Duration,
+    next_frame: Pin<Box<Sleep>>,
+    end: Pin<Box<Sleep>>,
+}
+
+impl<B> Deadlines<B> {
+    fn new(inner: B, timeouts: Timeouts) -> Self {
         Self {
             inner,
-            limit,
-            timer: Box::pin(tokio::time::sleep(limit)),
+            pause: timeouts.answer,
+            total: timeouts.body,
+            next_frame: Box::pin(tokio::time::sleep(timeouts.answer)),
+            end: Box::pin(tokio::time::sleep(timeouts.body)),
         }
     }
 }
 
-impl<B> http_body::Body for Stalled<B>
+impl<B> http_body::Body for Deadlines<B>
 where
     B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
@@ -190,16 +286,23 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.end.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(format!(
+                "the backend's body took longer than {:?} in all",
+                self.total
+            )
+            .into())));
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                let next = tokio::time::Instant::now() + self.limit;
-                self.timer.as_mut().reset(next);
+                let next = tokio::time::Instant::now() + self.pause;
+                self.next_frame.as_mut().reset(next);
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => match self.timer.as_mut().poll(cx) {
+            Poll::Pending => match self.next_frame.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(format!(
                     "the backend sent nothing for {:?} in the middle of its body",
-                    self.limit
+                    self.pause
                 )
                 .into()))),
                 Poll::Pending => Poll::Pending,
@@ -246,35 +349,73 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::TRANSFER_ENCODING);
 }
 
-fn add_forwarding(headers: &mut HeaderMap, peer: Peer, host: Option<&HeaderValue>) {
+/// The forwarding headers a consumer may send, which only a proxy may set: the ones we set,
+/// and the `X-Forwarded-*` that would contradict them.
+const FORWARDING: [&str; 4] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// Sets `Forwarded` (RFC 7239) and `X-Forwarded-For` to the one hop we saw, replacing what the
+/// consumer sent. The consumer is the origin of a GP Connect call (its TLS session with its own
+/// client certificate ends here), so a chain it claims is unverifiable and is not passed on.
+fn set_forwarding(headers: &mut HeaderMap, peer: Peer, host: Option<&HeaderValue>) {
+    for name in FORWARDING {
+        headers.remove(name);
+    }
     let ip = peer.addr.ip();
     let node = if ip.is_ipv6() {
-        format!("\"[{ip}]\"")
+        format!("[{ip}]")
     } else {
         ip.to_string()
     };
     let proto = if peer.tls { "https" } else { "http" };
-    let mut forwarded = format!("for={node};proto={proto}");
-    if let Some(host) = host.and_then(|h| h.to_str().ok()) {
-        forwarded.push_str(&format!(";host=\"{host}\""));
+    let mut forwarded = format!("for={};proto={proto}", rfc7239_value(&node));
+    // Only a host name or address (with its port) is passed on: anything else in `Host` is
+    // not a host, and left out rather than trusted to quoting.
+    if let Some(host) = host.and_then(|h| h.to_str().ok()).filter(|h| is_host(h)) {
+        forwarded.push_str(";host=");
+        forwarded.push_str(&rfc7239_value(host));
     }
-    append(headers, header::FORWARDED, &forwarded);
-    append(
-        headers,
-        HeaderName::from_static("x-forwarded-for"),
-        &ip.to_string(),
-    );
+    if let Ok(value) = HeaderValue::from_str(&forwarded) {
+        headers.insert(header::FORWARDED, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&ip.to_string()) {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
 }
 
-/// Appends to a list header, as a proxy in a chain does.
-fn append(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    let joined = match headers.get(&name).and_then(|v| v.to_str().ok()) {
-        Some(old) => format!("{old}, {value}"),
-        None => value.to_owned(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&joined) {
-        headers.insert(name, v);
+/// A `Forwarded` parameter value (RFC 7239 section 4): a token as it is, anything else a
+/// quoted-string with `"` and `\` escaped.
+fn rfc7239_value(value: &str) -> String {
+    let token = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if token {
+        return value.to_owned();
     }
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// Whether a `Host` value is a host name or address with an optional port.
+fn is_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
 }
 
 #[cfg(test)]
@@ -297,22 +438,43 @@ mod tests {
     }
 
     #[test]
-    fn forwarding_headers_append_to_a_chain() {
+    fn forwarding_headers_replace_what_the_consumer_sent() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.insert("forwarded", HeaderValue::from_static("for=10.0.0.1"));
+        h.insert("x-forwarded-host", HeaderValue::from_static("evil"));
         let peer = Peer {
             addr: "[::1]:5000".parse().unwrap(),
             tls: true,
         };
-        add_forwarding(
+        set_forwarding(
             &mut h,
             peer,
             Some(&HeaderValue::from_static("localhost:8443")),
         );
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1, ::1");
+        assert_eq!(h["x-forwarded-for"], "::1");
         assert_eq!(
             h["forwarded"],
             "for=\"[::1]\";proto=https;host=\"localhost:8443\""
         );
+        assert!(h.get("x-forwarded-host").is_none());
+        let mut h = HeaderMap::new();
+        let peer = Peer {
+            addr: "127.0.0.1:5000".parse().unwrap(),
+            tls: false,
+        };
+        set_forwarding(
+            &mut h,
+            peer,
+            Some(&HeaderValue::from_static("a\";for=6.6.6.6")),
+        );
+        assert_eq!(h["forwarded"], "for=127.0.0.1;proto=http");
+    }
+
+    #[test]
+    fn rfc7239_values_are_tokens_or_escaped_quoted_strings() {
+        assert_eq!(rfc7239_value("127.0.0.1"), "127.0.0.1");
+        assert_eq!(rfc7239_value("a\";b\\"), "\"a\\\";b\\\\\"");
+        assert_eq!(rfc7239_value(""), "\"\"");
     }
 }

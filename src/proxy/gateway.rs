@@ -17,19 +17,20 @@ use tracing::{field, Instrument};
 use crate::config::errors::ErrorCatalog;
 use crate::config::jwt::Policy;
 use crate::config::problems::ConfigError;
-use crate::config::rejection::{ids, Placeholder, Rejection};
+use crate::config::rejection::Rejection;
 use crate::config::routes::{Backend, Endpoint, Provider, Registry};
 use crate::control::faults::{Effect, Faults, Stage, Subject};
 use crate::control::journal::{Entry, Head, Journal};
-use crate::control::metrics::{Gauge, Metrics};
+use crate::control::metrics::{Connections, Metrics};
 use crate::demo::{DemoCall, DemoProvider};
 use crate::provider::{self, ProviderRequest, Warnings};
 use crate::proxy::context::Context;
 use crate::proxy::directory;
-use crate::proxy::forwarder::{self, Clients, Peer, Pool};
+use crate::proxy::forwarder::{self, Clients, Peer, Pool, Timeouts};
 use crate::proxy::listener::{Handler, Hangup};
 use crate::spine::{self, headers::SspHeaders, target::TargetUrl};
 use crate::wire::body::{Body, RequestBody};
+use crate::wire::echo;
 
 /// The routes a request runs against: the mock SDS as loaded, and the pooled backend clients
 /// built for it. Swapped whole on reload.
@@ -47,7 +48,7 @@ pub struct Gateway {
     clients: Clients,
     catalog: ErrorCatalog,
     demo: DemoProvider,
-    backend_timeout: Duration,
+    backend_timeouts: Timeouts,
     provider_checks: Policy,
     faults: Faults,
     journal: Journal,
@@ -89,7 +90,11 @@ impl Gateway {
             clients,
             catalog,
             demo,
-            backend_timeout,
+            backend_timeouts: Timeouts {
+                answer: backend_timeout,
+                // Until `with_backend_body_timeout` says otherwise.
+                body: backend_timeout,
+            },
             provider_checks: Policy::default(),
             faults,
             journal: Journal::new(0),
@@ -105,6 +110,18 @@ impl Gateway {
             self.routes.load().registry.interactions.clone(),
             &self.catalog,
         );
+        self
+    }
+
+    /// Sets the longest a backend's whole body may take (issue 11).
+    pub fn with_backend_body_timeout(mut self, timeout: Duration) -> Self {
+        self.backend_timeouts.body = timeout;
+        self
+    }
+
+    /// Sets how many faults may be installed at once (issue 11).
+    pub fn with_max_faults(self, max: usize) -> Self {
+        self.faults.set_max(max);
         self
     }
 
@@ -265,15 +282,17 @@ impl Gateway {
                     request,
                     rest,
                     ctx.peer,
-                    self.backend_timeout,
+                    self.backend_timeouts,
                 )
                 .await
+                // Issue 11: a consumer's own broken body is its 400, not the backend's
+                // failure; the target (it may name a patient) stays out of the log.
                 .map_err(|e| {
-                    self.metrics.backend_error();
-                    tracing::warn!(target_url = target.as_str(), error = %e, "backend failed");
-                    Rejection::new(ids::ERROR_COMMUNICATING)
-                        .with(Placeholder::TargetUrl, target.as_str())
-                        .with(Placeholder::Diagnostics, e.to_string())
+                    if e.is_backends() {
+                        self.metrics.backend_error();
+                        tracing::warn!(error = %e, "backend failed");
+                    }
+                    e.rejection(target.as_str())
                 });
                 Ok(ctx.check("forward", forwarded)?)
             }
@@ -338,7 +357,17 @@ impl Gateway {
                 let response = self
                     .catalog
                     .render(&rejection, ctx.head.trace_id(), ctx.format);
-                tracing::info!(status = response.status().as_u16(), error = %rejection, elapsed_ms, "refused");
+                // Issue 11: the diagnostics may quote a claim or a body; the log names the
+                // catalogue error and the check's redacted detail (as the journal does).
+                let failed = ctx.trail.failed();
+                tracing::info!(
+                    status = response.status().as_u16(),
+                    error = %rejection.error,
+                    check = failed.map_or("", |c| c.name),
+                    detail = failed.and_then(|c| c.detail.as_deref()).unwrap_or(""),
+                    elapsed_ms,
+                    "refused"
+                );
                 (Ok(response), Some(rejection.error))
             }
             Err(Stop::Hangup) => {
@@ -397,9 +426,11 @@ impl Handler for Gateway {
     ) -> Result<Response<Body>, Hangup> {
         let routes = self.routes.load_full();
         let head = Head::of(&request);
+        // Issue 11: the trace id is consumer text; the log gets it bounded and clean.
+        let trace_id = head.trace_id().and_then(|t| t.to_str().ok()).unwrap_or("");
         let span = tracing::info_span!(
             "request",
-            trace_id = head.trace_id().and_then(|t| t.to_str().ok()).unwrap_or(""),
+            trace_id = echo::redact(trace_id, echo::SHORT),
             method = %request.method(),
             from = field::Empty,
             to = field::Empty,
@@ -417,7 +448,7 @@ impl Handler for Gateway {
         answer
     }
 
-    fn connections(&self) -> Option<&Gauge> {
-        Some(self.metrics.open_connections())
+    fn connections(&self) -> Option<&Connections> {
+        Some(self.metrics.connections())
     }
 }

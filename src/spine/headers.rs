@@ -5,6 +5,7 @@ use http::HeaderMap;
 use crate::config::interactions::{Interaction, InteractionKey, Interactions};
 use crate::config::rejection::Rejection;
 use crate::config::routes::Asid;
+use crate::wire::echo;
 
 /// The header naming the interaction.
 const INTERACTION_ID: &str = "ssp-interactionid";
@@ -68,7 +69,7 @@ pub fn parse(
     let trace_id = trace.and_then(|t| match uuid::Uuid::try_parse(t) {
         Ok(_) => Some(t.to_owned()),
         Err(_) => {
-            problems.push(format!("Ssp-TraceID header must be a UUID (e.g. 5a7a1f1e-2b8a-4f4c-9a0e-3c2f1d0b9e71), got `{t}`"));
+            problems.push(format!("Ssp-TraceID header must be a UUID (e.g. 5a7a1f1e-2b8a-4f4c-9a0e-3c2f1d0b9e71), got `{}`", echo::clean(t, echo::SHORT)));
             None
         }
     });
@@ -77,7 +78,8 @@ pub fn parse(
             let asid = Asid::parse(v);
             if asid.is_none() {
                 problems.push(format!(
-                    "{name} header must be an ASID (digits only), got `{v}`"
+                    "{name} header must be an ASID (digits only), got `{}`",
+                    echo::clean(v, echo::SHORT)
                 ));
             }
             asid
@@ -89,7 +91,8 @@ pub fn parse(
         Some(key) => Some(key),
         None => {
             problems.push(format!(
-                "Ssp-InteractionID header `{id}` is not a GP Connect interaction ID (e.g. urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1)"
+                "Ssp-InteractionID header `{}` is not a GP Connect interaction ID (e.g. urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1)",
+                echo::clean(id, echo::SHORT)
             ));
             None
         }

@@ -4,6 +4,7 @@
 use http::Uri;
 
 use crate::config::rejection::Rejection;
+use crate::wire::echo;
 
 /// The provider URL a consumer asked for, with its query, exactly as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +34,8 @@ pub fn parse(uri: &Uri) -> Result<TargetUrl, Rejection> {
         Some(rest) if !rest.is_empty() && !rest.starts_with(['/', '?']) => Ok(TargetUrl(target.to_owned())),
         _ => Err(Rejection::bad_request(format!(
             "The request path must hold the provider's absolute URL after the SSP address, e.g. \
-             https://<ssp>/https://provider.example.nhs.uk/A20047/STU3/1/gpconnect/metadata; got `{raw}`"
+             https://<ssp>/https://provider.example.nhs.uk/A20047/STU3/1/gpconnect/metadata; got `{}`",
+            echo::clean(raw, echo::SHORT)
         ))),
     }
 }

@@ -525,9 +525,14 @@ where
     F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
+    // A small send buffer (inherited by each accepted socket): what the backend pushes into
+    // the kernel stays small when the simulator stops reading it.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_send_buffer_size(64 * 1024).expect("send buffer");
+    socket
+        .bind("127.0.0.1:0".parse().unwrap())
         .expect("bind backend");
+    let listener = socket.listen(128).expect("listen");
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {

@@ -23,4 +23,4 @@ pub use matching::Subject;
 pub use rule::{
     declared, FaultSpec, FieldError, MatchSpec, RespondSpec, Rule, Stage, CONNECT_FAILURE,
 };
-pub use store::{Fault, Faults, Origin};
+pub use store::{Fault, Faults, Full, Origin};

@@ -1,6 +1,8 @@
 //! Finding a rule's NHS number in a request: standing alone in the target URL, or as the
 //! `patientNHSNumber` of a Parameters body, which is read and put back whole.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, StreamExt};
 use http::Request;
@@ -11,8 +13,12 @@ use serde::Deserialize;
 use crate::wire::body::RequestBody;
 
 /// How much of a request body is read looking for an NHS number; beyond it the body is
-/// forwarded untouched and not searched.
-const PEEK_LIMIT: usize = 1 << 20;
+/// forwarded untouched and not searched. A Parameters body naming a patient is a few KB.
+const PEEK_LIMIT: usize = 64 * 1024;
+
+/// How long a request body is waited for looking for an NHS number: a consumer that sends its
+/// body slowly (or never) gets it forwarded as it comes, unsearched, instead of held here.
+const PEEK_TIME: Duration = Duration::from_secs(5);
 
 /// The `$gpc.getstructuredrecord` (and migrate) parameter that carries the NHS number.
 const NHS_NUMBER_PARAMETER: &str = "patientNHSNumber";
@@ -34,19 +40,25 @@ pub(super) async fn nhs_number_in_body(request: &mut Request<RequestBody>) -> Op
         request.body_mut(),
         Empty::new().map_err(|never| match never {}).boxed_unsync(),
     );
-    let (seen, replay) = peek(whole, PEEK_LIMIT).await;
+    let (seen, replay) = peek(whole, PEEK_LIMIT, PEEK_TIME).await;
     *request.body_mut() = replay;
     nhs_number_in_parameters(&seen)
 }
 
-/// Reads up to `limit` bytes of a body; returns them and a body that replays everything
-/// (what was read, then the rest, including an error if reading failed).
-async fn peek(mut whole: RequestBody, limit: usize) -> (Bytes, RequestBody) {
+/// Reads up to `limit` bytes of a body for at most `time`; returns them and a body that
+/// replays everything (what was read, then the rest, including an error if reading failed).
+async fn peek(mut whole: RequestBody, limit: usize, time: Duration) -> (Bytes, RequestBody) {
+    let deadline = tokio::time::Instant::now() + time;
     let mut seen = BytesMut::new();
     let mut frames = Vec::new();
     let mut rest = None;
     loop {
-        match whole.frame().await {
+        let Ok(frame) = tokio::time::timeout_at(deadline, whole.frame()).await else {
+            // Too slow to wait for: what came so far is searched, the rest follows unread.
+            rest = Some(whole);
+            break;
+        };
+        match frame {
             None => break,
             Some(Err(e)) => {
                 frames.push(Err(e));
@@ -138,9 +150,25 @@ mod tests {
     async fn a_peeked_body_is_replayed_whole() {
         let frames = ["0123", "4567", "89"].map(|d| Ok(http_body::Frame::data(Bytes::from(d))));
         let whole: RequestBody = StreamBody::new(stream::iter(frames)).boxed_unsync();
-        let (seen, replay) = peek(whole, 4).await;
+        let (seen, replay) = peek(whole, 4, Duration::from_secs(5)).await;
         assert_eq!(&seen[..], b"0123");
         let replayed = replay.collect().await.unwrap().to_bytes();
         assert_eq!(&replayed[..], b"0123456789");
+    }
+
+    #[tokio::test]
+    async fn a_body_too_slow_to_wait_for_is_replayed_unsearched() {
+        let first = stream::iter([Ok(http_body::Frame::data(Bytes::from("0123")))]);
+        let later = stream::once(async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(http_body::Frame::data(Bytes::from("4567")))
+        });
+        let whole: RequestBody = StreamBody::new(first.chain(later)).boxed_unsync();
+        let (seen, replay) = peek(whole, 1024, Duration::from_millis(100)).await;
+        assert_eq!(&seen[..], b"0123");
+        // The rest is still there to forward (here: its first frame, without waiting 60 s).
+        let mut replay = replay;
+        let again = replay.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&again[..], b"0123");
     }
 }

@@ -1,16 +1,18 @@
 //! The installed rules, each with its id, origin and remaining count, and the lookup the
 //! gateway makes at each stage of a request.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 use http::Request;
+use imbl::Vector;
 use serde::Serialize;
 
 use super::matching::{Subject, Verdict};
 use super::nhs_number::nhs_number_in_body;
 use super::rule::{Rule, Stage};
+use crate::config::settings::DEFAULT_MAX_FAULTS;
 use crate::wire::body::RequestBody;
 
 /// Where a rule came from.
@@ -67,17 +69,44 @@ impl Serialize for Fault {
     }
 }
 
-/// The installed rules. Reads are lock-free (the request path); changes copy the list.
-#[derive(Debug, Default)]
+/// The installed rules, in the order they are tried: a persistent vector behind an
+/// `ArcSwap`. Reads are lock-free (the request path); a change shares all but a few nodes of
+/// the old vector, so adding a rule costs O(1) amortised however many there are.
+#[derive(Debug)]
 pub struct Faults {
-    installed: ArcSwap<Vec<Arc<Fault>>>,
+    installed: ArcSwap<Vector<Arc<Fault>>>,
     next_id: AtomicU64,
+    /// How many rules may be installed at once (`max_faults`).
+    max: AtomicUsize,
+}
+
+/// Why a rule was not added: as many are installed as `max_faults` allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{max} faults are installed, the most max_faults allows; remove some (DELETE /faults/{{id}} or DELETE /faults) or raise max_faults in ssp-sim.toml")]
+pub struct Full {
+    /// The cap that was reached.
+    pub max: usize,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            installed: ArcSwap::default(),
+            next_id: AtomicU64::new(0),
+            max: AtomicUsize::new(DEFAULT_MAX_FAULTS),
+        }
+    }
 }
 
 impl Faults {
     /// No rules yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets how many rules may be installed at once; those already installed stay.
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
     }
 
     fn install(&self, origin: Origin, rule: Rule) -> Arc<Fault> {
@@ -91,42 +120,57 @@ impl Faults {
     }
 
     /// Replaces the rules routes.toml declared (on start and on every reload), keeping the
-    /// ones added through the admin API. Declared rules are tried first.
+    /// ones added through the admin API. Declared rules are tried first, and count towards
+    /// `max_faults` (they are never refused: routes.toml is the operator's own).
     pub fn set_declared(&self, rules: &[Rule]) {
-        let fresh: Vec<Arc<Fault>> = rules
+        let fresh: Vector<Arc<Fault>> = rules
             .iter()
             .map(|rule| self.install(Origin::Routes, rule.clone()))
             .collect();
         self.installed.rcu(|list| {
-            fresh
-                .iter()
-                .chain(list.iter().filter(|f| f.origin == Origin::Api))
-                .cloned()
-                .collect::<Vec<_>>()
+            let mut next = fresh.clone();
+            next.extend(list.iter().filter(|f| f.origin == Origin::Api).cloned());
+            next
         });
     }
 
-    /// Adds a rule after all others; returns its id.
-    pub fn add(&self, rule: Rule) -> String {
+    /// Adds a rule after all others and returns its id, unless `max_faults` are installed.
+    pub fn add(&self, rule: Rule) -> Result<String, Full> {
+        let max = self.max.load(Ordering::Relaxed);
+        if self.installed.load().len() >= max {
+            return Err(Full { max });
+        }
         let fault = self.install(Origin::Api, rule);
+        let mut full = false;
         self.installed.rcu(|list| {
-            list.iter()
-                .cloned()
-                .chain(std::iter::once(fault.clone()))
-                .collect::<Vec<_>>()
+            let mut next = Vector::clone(list);
+            full = next.len() >= max;
+            if !full {
+                next.push_back(fault.clone());
+            }
+            next
         });
-        fault.id.clone()
+        if full {
+            return Err(Full { max });
+        }
+        Ok(fault.id.clone())
     }
 
     /// Removes one rule; false when there is none with that id.
     pub fn remove(&self, id: &str) -> bool {
-        let before = self.installed.rcu(|list| {
-            list.iter()
-                .filter(|f| f.id != id)
-                .cloned()
-                .collect::<Vec<_>>()
+        let mut found = false;
+        self.installed.rcu(|list| {
+            let mut next = Vector::clone(list);
+            found = match next.iter().position(|f| f.id == id) {
+                Some(at) => {
+                    next.remove(at);
+                    true
+                }
+                None => false,
+            };
+            next
         });
-        before.iter().any(|f| f.id == id)
+        found
     }
 
     /// Removes every rule, declared ones included (a reload brings those back).
@@ -135,7 +179,7 @@ impl Faults {
     }
 
     /// Every installed rule in the order they are tried (`GET /faults`).
-    pub fn list(&self) -> Arc<Vec<Arc<Fault>>> {
+    pub fn list(&self) -> Arc<Vector<Arc<Fault>>> {
         self.installed.load_full()
     }
 
@@ -145,8 +189,8 @@ impl Faults {
     }
 
     /// The first rule of this stage that matches the request, with one use taken. When a rule
-    /// needs the NHS number of the body, the body is read (up to `PEEK_LIMIT`) and put back
-    /// whole, so the request can still go on.
+    /// needs the NHS number of the body, the body is read (within `nhs_number`'s size and time
+    /// limits) and put back whole, so the request can still go on.
     pub async fn take(
         &self,
         stage: Stage,
@@ -188,7 +232,9 @@ mod tests {
     #[test]
     fn a_counted_fault_is_claimed_until_spent_and_removed_once() {
         let faults = Faults::new();
-        let id = faults.add(rule(r#"{"respond":{"drop":true},"times":2}"#).unwrap());
+        let id = faults
+            .add(rule(r#"{"respond":{"drop":true},"times":2}"#).unwrap())
+            .unwrap();
         let fault = faults.list()[0].clone();
         assert!(fault.claim());
         assert!(!fault.spent());
@@ -207,7 +253,9 @@ mod tests {
         ))
         .unwrap();
         faults.set_declared(std::slice::from_ref(&declared));
-        faults.add(rule(r#"{"respond":{"drop":true}}"#).unwrap());
+        faults
+            .add(rule(r#"{"respond":{"drop":true}}"#).unwrap())
+            .unwrap();
         faults.set_declared(&[declared.clone(), declared]);
         let origins: Vec<Origin> = faults.list().iter().map(|f| f.origin).collect();
         assert_eq!(origins, [Origin::Routes, Origin::Routes, Origin::Api]);
@@ -215,5 +263,18 @@ mod tests {
         assert!(!faults.armed(Stage::Spine));
         faults.clear();
         assert!(faults.list().is_empty());
+    }
+
+    #[test]
+    fn adds_beyond_the_cap_are_refused_until_one_goes() {
+        let faults = Faults::new();
+        faults.set_max(2);
+        let drop = || rule(r#"{"respond":{"drop":true}}"#).unwrap();
+        let first = faults.add(drop()).unwrap();
+        faults.add(drop()).unwrap();
+        assert_eq!(faults.add(drop()), Err(Full { max: 2 }));
+        assert!(faults.remove(&first));
+        faults.add(drop()).unwrap();
+        assert_eq!(faults.list().len(), 2);
     }
 }

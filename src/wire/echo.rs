@@ -1,0 +1,127 @@
+//! Consumer text as ssp-sim repeats it, in answers, logs and the journal: cut to a bound and
+//! with control characters replaced, so a hostile request can neither grow a record without
+//! limit nor forge a log line. What logs and the journal keep also has its NHS numbers masked
+//! (README, "Personal data").
+
+use std::borrow::Cow;
+
+/// A value quoted inside a message (a header value, a path segment, a target in a sentence).
+pub const SHORT: usize = 120;
+
+/// A whole message, a target URL, or one check's detail in the journal.
+pub const LONG: usize = 2048;
+
+/// A placeholder value of an answer: the diagnostics of check 10 list every broken rule.
+pub const VALUE: usize = 8192;
+
+/// What stands for an NHS number in logs and the journal.
+pub const MASKED_NHS_NUMBER: &str = "**********";
+
+/// `text` cut to at most `max` characters (an ellipsis marks the cut) with every control
+/// character replaced by `?`. Borrowed when nothing needed changing.
+pub fn clean(text: &str, max: usize) -> Cow<'_, str> {
+    let cut = text.char_indices().nth(max).map(|(at, _)| at);
+    let kept = &text[..cut.unwrap_or(text.len())];
+    if cut.is_none() && !kept.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out: String = kept
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if cut.is_some() {
+        out.push('…');
+    }
+    Cow::Owned(out)
+}
+
+/// As `clean`, and every NHS number masked: for what logs and the journal keep.
+pub fn redact(text: &str, max: usize) -> String {
+    clean(&mask_nhs_numbers(text), max).into_owned()
+}
+
+/// `text` with every NHS number replaced by [`MASKED_NHS_NUMBER`]. An NHS number is taken to
+/// be any run of exactly ten ASCII digits, whether or not its check digit is right (a mistyped
+/// one is still somebody's); a percent-escape (`%7C`) ends a run as any other non-digit does,
+/// so `nhs-number%7C9434765870` is masked too.
+pub fn mask_nhs_numbers(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if is_escape(&bytes[i..]) {
+            // Its hex digits (`%20`) belong to the escape, not to a run.
+            i += 3;
+            continue;
+        }
+        if !bytes[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i - start == 10 {
+            runs.push(start..i);
+        }
+    }
+    if runs.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for run in runs {
+        out.push_str(&text[at..run.start]);
+        out.push_str(MASKED_NHS_NUMBER);
+        at = run.end;
+    }
+    out.push_str(&text[at..]);
+    Cow::Owned(out)
+}
+
+/// Whether `bytes` starts with a percent-escape, `%` and two hex digits.
+fn is_escape(bytes: &[u8]) -> bool {
+    bytes.len() >= 3
+        && bytes[0] == b'%'
+        && bytes[1].is_ascii_hexdigit()
+        && bytes[2].is_ascii_hexdigit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_cuts_at_a_character_boundary_and_replaces_controls() {
+        assert!(matches!(
+            clean("plain text", 20),
+            Cow::Borrowed("plain text")
+        ));
+        assert_eq!(clean("a\nb\u{1b}[31m", 20), "a?b?[31m");
+        assert_eq!(clean("ééééé", 3), "ééé…");
+        assert_eq!(clean(&"x".repeat(10_000), LONG).chars().count(), LONG + 1);
+    }
+
+    #[test]
+    fn ten_digit_runs_are_masked_wherever_they_stand() {
+        assert_eq!(
+            mask_nhs_numbers("identifier=https://fhir.nhs.uk/Id/nhs-number%7C9434765870&x=1"),
+            "identifier=https://fhir.nhs.uk/Id/nhs-number%7C**********&x=1"
+        );
+        assert_eq!(mask_nhs_numbers("|9434765870"), "|**********");
+        assert_eq!(
+            mask_nhs_numbers("NHS number 9434765870."),
+            "NHS number **********."
+        );
+        // After an escape ending in a digit (`%20`), the run starts after the escape.
+        assert_eq!(mask_nhs_numbers("a%209434765870"), "a%20**********");
+        // ASIDs (12 digits) and short ids are not NHS numbers.
+        assert_eq!(
+            mask_nhs_numbers("200000000359 /Patient/2"),
+            "200000000359 /Patient/2"
+        );
+        assert!(matches!(mask_nhs_numbers("no digits"), Cow::Borrowed(_)));
+        assert_eq!(redact("x\t9434765870", 100), "x?**********");
+    }
+}
