@@ -272,3 +272,33 @@ fn an_admin_api_beyond_loopback_without_a_token_is_refused_at_start_up() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("set admin_token"), "{text}");
 }
+
+#[test]
+fn check_warns_of_a_listener_beyond_loopback_without_client_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("ssp-sim.toml");
+    let check = |text: &str| {
+        std::fs::write(&settings, text).unwrap();
+        run(
+            Path::new(ROOT),
+            &["check", "--config", settings.to_str().unwrap()],
+        )
+    };
+    let (code, text) = check("listen = \"0.0.0.0:8443\"\nclient_auth = \"none\"\n");
+    assert_eq!(code, 0, "a warning, not an error: {text}");
+    assert!(
+        text.contains("warning: listen: 0.0.0.0:8443 is reachable beyond this machine and client_auth is none"),
+        "{text}"
+    );
+    let (code, text) = check("http_listen = \"0.0.0.0:8080\"\n");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("warning: http_listen: 0.0.0.0:8080"),
+        "{text}"
+    );
+    let (_, text) = check("listen = \"0.0.0.0:8443\"\n");
+    assert!(
+        !text.contains("warning"),
+        "client certificates are required: {text}"
+    );
+}

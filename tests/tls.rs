@@ -44,6 +44,97 @@ async fn a_certificate_from_another_ca_is_refused() {
     sim.stop().await;
 }
 
+/// A CA and server certificate of the test's own, and client certificates with the given key
+/// usages: `(name, keyUsage, extendedKeyUsage)`, each written as `<name>/client.pem` (with the
+/// CA) so that `Client::new` can present it.
+fn pki_with_clients(
+    clients: &[(
+        &str,
+        Vec<rcgen::KeyUsagePurpose>,
+        Vec<rcgen::ExtendedKeyUsagePurpose>,
+    )],
+) -> (Pki, Vec<Pki>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let write = |paths: &ssp_sim::cli::certs::CertPaths, cert: &str, key: &KeyPair| {
+        std::fs::write(paths.ca(), ca.pem()).unwrap();
+        std::fs::write(paths.server(), server.pem()).unwrap();
+        std::fs::write(paths.server_key(), server_key.serialize_pem()).unwrap();
+        std::fs::write(paths.client(), cert).unwrap();
+        std::fs::write(paths.client_key(), key.serialize_pem()).unwrap();
+    };
+    let identities = clients
+        .iter()
+        .map(|(name, usages, extended)| {
+            let mut params = CertificateParams::new(vec![format!("{name}.test")]).unwrap();
+            params.key_usages = usages.clone();
+            params.extended_key_usages = extended.clone();
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, &ca).unwrap();
+            Pki::written_by(|paths| write(paths, &cert.pem(), &key))
+        })
+        .collect();
+    let none = KeyPair::generate().unwrap();
+    let server_pki = Pki::written_by(|paths| write(paths, "", &none));
+    (server_pki, identities)
+}
+
+#[tokio::test]
+async fn a_client_certificate_must_allow_digital_signature_and_client_auth() {
+    use rcgen::{ExtendedKeyUsagePurpose as Eku, KeyUsagePurpose as Ku};
+    let (pki, clients) = pki_with_clients(&[
+        (
+            "signing",
+            vec![Ku::DigitalSignature, Ku::KeyEncipherment],
+            vec![Eku::ClientAuth],
+        ),
+        ("unrestricted", vec![], vec![]),
+        (
+            "encipher-only",
+            vec![Ku::KeyEncipherment],
+            vec![Eku::ClientAuth],
+        ),
+        (
+            "server-only",
+            vec![Ku::DigitalSignature],
+            vec![Eku::ServerAuth],
+        ),
+    ]);
+    let backend = Backend::start().await;
+    let sim = Sim::start_with_pki(&routes(&backend.url()), Overrides::default(), pki).await;
+    let outcome = |i: usize| {
+        let client = Client::new(sim.addr, &sim.pki.paths, Some(&clients[i].paths));
+        async move { client.try_send(Call::metadata()).await.map(|r| r.status) }
+    };
+    assert_eq!(
+        outcome(0).await.unwrap(),
+        StatusCode::OK,
+        "digitalSignature + clientAuth"
+    );
+    assert_eq!(
+        outcome(1).await.unwrap(),
+        StatusCode::OK,
+        "no keyUsage or extendedKeyUsage: unrestricted (RFC 5280)"
+    );
+    assert!(
+        outcome(2).await.is_err(),
+        "keyUsage without digitalSignature"
+    );
+    assert!(
+        outcome(3).await.is_err(),
+        "extendedKeyUsage without clientAuth"
+    );
+    assert_eq!(backend.requests().len(), 2);
+    sim.stop().await;
+}
+
 #[tokio::test]
 async fn optional_client_auth_admits_no_certificate_but_still_refuses_a_foreign_one() {
     let (sim, _backend) = sim(Some(ClientAuth::Optional)).await;

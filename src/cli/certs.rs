@@ -156,6 +156,11 @@ impl CertPaths {
             CertificateParams::new(vec!["consumer.ssp-sim.localhost".to_owned()])?;
         client_params.distinguished_name = name("consumer.ssp-sim.localhost");
         client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        // As NHS PKI issues them, and as the listener asks of every client certificate.
+        client_params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         let client_key = KeyPair::generate()?;
         let client = client_params.signed_by(&client_key, &ca)?;
 

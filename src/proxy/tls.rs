@@ -1,6 +1,9 @@
 //! TLS for both legs: the listener's rustls server config (mutual authentication against
 //! `ca.pem`) and the client config used towards HTTPS backends.
 //!
+//! A client certificate must chain to `ca.pem`, and, as for any TLS client, allow
+//! digitalSignature in its keyUsage and clientAuth in its extendedKeyUsage when it has them.
+//!
 //! The crypto provider is *ring*: it builds with only a C compiler, and quickly on small
 //! machines. Suites are limited to what GP Connect allows: ECDHE with AES-GCM (TLS 1.2)
 //! and the AES-GCM suites of TLS 1.3.
@@ -8,9 +11,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{ring, CryptoProvider};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError,
+    RootCertStore, ServerConfig, SignatureScheme, SupportedCipherSuite,
+};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use x509_cert::der::{oid::AssociatedOid, Decode};
+use x509_cert::ext::pkix::KeyUsage;
+use x509_cert::Certificate;
 
 use crate::config::pem::{load_certs, load_key, load_roots, PemError};
 use crate::config::settings::ClientAuth;
@@ -100,7 +112,7 @@ pub fn server_config(
                 path: ca.clone(),
                 message: e.to_string(),
             })?;
-            builder.with_client_cert_verifier(verifier)
+            builder.with_client_cert_verifier(Arc::new(ForClientAuth(verifier)))
         }
     };
     let mut config = builder
@@ -111,6 +123,92 @@ pub fn server_config(
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The client-certificate check of check 1: webpki's chain verification against `ca.pem`
+/// (which also refuses an extendedKeyUsage without clientAuth), plus the keyUsage rule webpki
+/// leaves out: a certificate whose keyUsage is given must allow digitalSignature, which TLS
+/// client authentication is (RFC 5280 4.2.1.3, and OpenSSL's rule for an SSL client).
+/// Without a keyUsage extension a certificate is not restricted, as RFC 5280 has it.
+#[derive(Debug)]
+struct ForClientAuth(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for ForClientAuth {
+    fn offer_client_auth(&self) -> bool {
+        self.0.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.0.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self.0.verify_client_cert(end_entity, intermediates, now)?;
+        allows_digital_signature(end_entity).map_err(|reason| {
+            rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
+                KeyUsageError(reason),
+            ))))
+        })?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// Why a client certificate's keyUsage refuses it, for the handshake log.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct KeyUsageError(&'static str);
+
+/// Whether a certificate's keyUsage, if it has one, allows digitalSignature.
+fn allows_digital_signature(der: &CertificateDer<'_>) -> Result<(), &'static str> {
+    let cert = Certificate::from_der(der.as_ref())
+        .map_err(|_| "the client certificate cannot be read as X.509 DER")?;
+    let Some(extension) = cert
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == KeyUsage::OID)
+    else {
+        return Ok(());
+    };
+    let usage = KeyUsage::from_der(extension.extn_value.as_bytes())
+        .map_err(|_| "the client certificate's keyUsage extension is malformed")?;
+    if usage.digital_signature() {
+        Ok(())
+    } else {
+        Err("the client certificate's keyUsage does not allow digitalSignature, which TLS client authentication needs")
+    }
 }
 
 /// A client config for backends: trusts the public web PKI plus `extra_roots`, and presents

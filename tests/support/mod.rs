@@ -50,6 +50,15 @@ impl Pki {
         paths.generate(&[], false).expect("certificates");
         Self { _dir: dir, paths }
     }
+
+    /// A certificate set that `write` puts into a fresh temporary directory under the usual
+    /// names, for certificates ssp-sim's own generator does not make.
+    pub fn written_by(write: impl FnOnce(&CertPaths)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let paths = CertPaths::new(dir.path());
+        write(&paths);
+        Self { _dir: dir, paths }
+    }
 }
 
 /// The consumer every test sends as (`CONSUMER`): it may call any interaction of any provider.
