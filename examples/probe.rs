@@ -249,7 +249,8 @@ party_key = "A20047-821870"
 }
 
 fn tls_config(certs: &Path) -> Arc<rustls::ClientConfig> {
-    use ssp_sim::proxy::tls::{load_certs, load_key, load_roots, provider};
+    use ssp_sim::config::pem::{load_certs, load_key, load_roots};
+    use ssp_sim::proxy::tls::provider;
     Arc::new(
         rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()

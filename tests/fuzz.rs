@@ -18,7 +18,6 @@ use ssp_sim::config::routes::{Asid, Registry};
 use ssp_sim::control::faults::FaultSpec;
 use ssp_sim::provider::findings::Findings;
 use ssp_sim::provider::jwt::{self, encode_unsigned, unsigned_header, Expected};
-use ssp_sim::proxy::forwarder::Clients;
 use ssp_sim::spine;
 
 const ROUTES: &str = include_str!("../routes.toml");
@@ -29,7 +28,6 @@ const METADATA: &str = "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata
 struct Data {
     interactions: Arc<Interactions>,
     catalog: ErrorCatalog,
-    clients: Clients,
     registry: Registry,
 }
 
@@ -38,13 +36,10 @@ fn data() -> &'static Data {
     DATA.get_or_init(|| {
         let interactions = Arc::new(Interactions::parse("interactions.toml", EMBEDDED).unwrap());
         let catalog = ErrorCatalog::embedded().unwrap();
-        let clients = Clients::new(None).unwrap();
-        let registry =
-            Registry::parse("routes.toml", ROUTES, &interactions, &catalog, &clients).unwrap();
+        let registry = Registry::parse("routes.toml", ROUTES, &interactions, &catalog).unwrap();
         Data {
             interactions,
             catalog,
-            clients,
             registry,
         }
     })
@@ -142,7 +137,8 @@ proptest! {
                 headers.insert(*name, value);
             }
         }
-        match spine::headers::parse(&headers, &data().interactions) {
+        let declared = spine::headers::declared(&headers, &data().interactions).map(|i| i.key);
+        match spine::headers::parse(&headers, declared) {
             Ok(ssp) => {
                 prop_assert!(uuid::Uuid::try_parse(&ssp.trace_id).is_ok());
                 prop_assert!(ssp.from.as_str().bytes().all(|b| b.is_ascii_digit()));
@@ -193,7 +189,7 @@ proptest! {
         }
         let source = mutated.join("\n");
         let d = data();
-        if let Err(e) = Registry::parse("routes.toml", &source, &d.interactions, &d.catalog, &d.clients) {
+        if let Err(e) = Registry::parse("routes.toml", &source, &d.interactions, &d.catalog) {
             prop_assert!(!e.problems.is_empty());
             for problem in &e.problems {
                 prop_assert!(problem.line.is_none_or(|l| l >= 1 && l <= mutated.len() + 1), "{problem:?}");
