@@ -175,11 +175,6 @@ impl Server {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// The gateway the HTTPS and plain HTTP listeners serve, shared.
-    pub fn gateway(&self) -> Arc<Gateway> {
-        self.gateway.clone()
-    }
-
     /// A handle that stops the server: send `true` to stop accepting and drain.
     pub fn stopper(&self) -> watch::Sender<bool> {
         self.stop.clone()

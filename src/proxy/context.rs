@@ -6,7 +6,6 @@ use std::time::{Instant, SystemTime};
 
 use crate::config::interactions::Interaction;
 use crate::config::rejection::Rejection;
-use crate::config::routes::{Consumer, Endpoint, Provider};
 use crate::control::journal::Head;
 use crate::control::trail::Trail;
 use crate::provider::Warnings;
@@ -31,10 +30,6 @@ pub struct Context<'r> {
     pub trail: Trail,
     /// The catalogue interaction `Ssp-InteractionID` names, from arrival on.
     pub interaction: Option<&'r Interaction>,
-    /// The sender, once check 5 has found it.
-    pub consumer: Option<&'r Consumer>,
-    /// The receiver and its endpoint for the interaction, once check 6 has found them.
-    pub provider: Option<(&'r Provider, &'r Endpoint)>,
     /// The format check 9 negotiated; errors are rendered in it (JSON until then).
     pub format: Format,
     /// What check 10 found broken in report mode, added to any answer.
@@ -57,8 +52,6 @@ impl<'r> Context<'r> {
             head,
             trail: Trail::default(),
             interaction,
-            consumer: None,
-            provider: None,
             format: Format::Json,
             warnings: Warnings::default(),
         }

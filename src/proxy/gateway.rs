@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use tracing::{field, Instrument};
 
 use crate::config::errors::ErrorCatalog;
+use crate::config::interactions::Interaction;
 use crate::config::jwt::Policy;
 use crate::config::problems::ConfigError;
 use crate::config::rejection::Rejection;
@@ -184,27 +185,32 @@ impl Gateway {
             "headers",
             spine::headers::parse(request.headers(), declared),
         )?;
-        identified(&ssp, registry);
+        let interaction = registry.interactions.by_key(ssp.interaction);
+        identified(&ssp, interaction);
         // Faults that answer as the SSP's own checks would.
         self.fault(Stage::Spine, ctx, (&ssp, &target), &mut request)
             .await?;
         // Checks 5-9: who may send what to whom, where, in which format.
         let consumer = ctx.check("sender", spine::sender::check(registry, &ssp))?;
-        ctx.consumer = Some(consumer);
         let (provider, endpoint) = ctx.check("receiver", spine::receiver::check(registry, &ssp))?;
-        ctx.provider = Some((provider, endpoint));
         ctx.check("fot", spine::fot::check(consumer, &ssp))?;
         let rest = ctx.check("endpoint", spine::endpoint::check(&target, endpoint))?;
+        let route = Route {
+            interaction,
+            provider,
+            endpoint,
+            target: &target,
+            rest,
+        };
         let format = spine::media_type::check(request.headers(), request.uri().query());
         ctx.format = ctx.check("media_type", format)?;
         // Check 10: what the provider would refuse.
-        ctx.warnings = self.provider_checks(ctx, &request, rest)?;
+        ctx.warnings = self.provider_checks(ctx, &request, &route)?;
         // Faults that answer where the provider would.
         self.fault(Stage::Backend, ctx, (&ssp, &target), &mut request)
             .await?;
         // Check 11: the provider answers.
-        self.provider(ctx, request, (provider, endpoint), (&target, rest))
-            .await
+        self.provider(ctx, request, &route).await
     }
 
     /// The mock SDS's FHIR API, served beside the SSP.
@@ -224,21 +230,17 @@ impl Gateway {
         &self,
         ctx: &mut Context<'_>,
         request: &Request<RequestBody>,
-        rest: &str,
+        route: &Route<'_>,
     ) -> Result<Warnings, Rejection> {
-        let (interaction, (_, endpoint)) = ctx
-            .interaction
-            .zip(ctx.provider)
-            .expect("checks 4 and 6 passed, so the interaction and the endpoint are known");
         let checked = provider::run(
             &self.provider_checks,
             &ProviderRequest {
                 headers: request.headers(),
                 method: request.method(),
-                rest,
-                interaction,
+                rest: route.rest,
+                interaction: route.interaction,
                 interactions: &ctx.routes.registry.interactions,
-                endpoint,
+                endpoint: route.endpoint,
             },
         );
         let verdict = ctx.check_noted("provider", checked, |v| v.note.clone())?;
@@ -256,12 +258,15 @@ impl Gateway {
         &self,
         ctx: &mut Context<'_>,
         request: Request<RequestBody>,
-        (provider, endpoint): (&Provider, &Endpoint),
-        (target, rest): (&TargetUrl, &str),
+        route: &Route<'_>,
     ) -> Result<Response<Body>, Stop> {
-        let interaction = ctx
-            .interaction
-            .expect("check 4 passed, so the interaction is known");
+        let Route {
+            interaction,
+            provider,
+            endpoint,
+            target,
+            rest,
+        } = *route;
         match &endpoint.backend {
             Backend::Demo => Ok(self
                 .demo
@@ -408,14 +413,22 @@ impl Gateway {
 }
 
 /// Names the parties on the request's span, once check 4 has read them.
-fn identified(ssp: &SspHeaders, registry: &Registry) {
+fn identified(ssp: &SspHeaders, interaction: &Interaction) {
     let span = tracing::Span::current();
     span.record("from", ssp.from.as_str());
     span.record("to", ssp.to.as_str());
-    span.record(
-        "interaction",
-        registry.interactions.by_key(ssp.interaction).id.as_str(),
-    );
+    span.record("interaction", interaction.id.as_str());
+}
+
+/// Where checks 4-8 found a request goes: the interaction, the receiver's endpoint for it,
+/// and the FHIR request below that endpoint's service root.
+#[derive(Clone, Copy)]
+struct Route<'a> {
+    interaction: &'a Interaction,
+    provider: &'a Provider,
+    endpoint: &'a Endpoint,
+    target: &'a TargetUrl,
+    rest: &'a str,
 }
 
 impl Handler for Gateway {

@@ -13,8 +13,6 @@ const INTERACTION_ID: &str = "ssp-interactionid";
 /// What the SSP headers declare, once checked.
 #[derive(Debug, Clone)]
 pub struct SspHeaders {
-    /// `Ssp-TraceID` as sent, checked to be a UUID (answers echo the header itself).
-    pub trace_id: String,
     /// `Ssp-From`: the sending consumer's ASID (checks 5 and 7).
     pub from: Asid,
     /// `Ssp-To`: the receiving provider's ASID (checks 6 and 7).
@@ -66,8 +64,9 @@ pub fn parse(
     let to = value("ssp-to");
     let interaction = value(INTERACTION_ID);
 
-    let trace_id = trace.and_then(|t| match uuid::Uuid::try_parse(t) {
-        Ok(_) => Some(t.to_owned()),
+    // Only checked: answers echo the header itself, from the request's head.
+    let trace_ok = trace.and_then(|t| match uuid::Uuid::try_parse(t) {
+        Ok(_) => Some(()),
         Err(_) => {
             problems.push(format!("Ssp-TraceID header must be a UUID (e.g. 5a7a1f1e-2b8a-4f4c-9a0e-3c2f1d0b9e71), got `{}`", echo::clean(t, echo::SHORT)));
             None
@@ -97,9 +96,8 @@ pub fn parse(
             None
         }
     });
-    match (trace_id, from, to, interaction) {
-        (Some(trace_id), Some(from), Some(to), Some(interaction)) => Ok(SspHeaders {
-            trace_id,
+    match (trace_ok, from, to, interaction) {
+        (Some(()), Some(from), Some(to), Some(interaction)) => Ok(SspHeaders {
             from,
             to,
             interaction,
