@@ -4,7 +4,7 @@
 mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::StatusCode;
@@ -304,15 +304,24 @@ async fn garbage_never_crashes_the_listener() {
 // Several workers: the backend below blocks its thread, which must not stall the simulator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_finishes_in_flight_requests() {
-    // The backend answers late and the stop comes while the request waits for it: `run` must
-    // not return before that answer went out. Without the drain it returns at once, while the
-    // backend is still sleeping.
-    let arrived = Arc::new(AtomicBool::new(false));
+    // The backend holds its answer until the stop has been sent and given time to take effect:
+    // with the drain, `stop` returns only after that answer went out; without it, `run` returns
+    // at once and `stop` finishes while the backend still holds the answer. Waiting on signals,
+    // not on sleeps, keeps a loaded machine from reordering the two.
+    let (arrived_tx, arrived_rx) = tokio::sync::oneshot::channel::<()>();
+    let arrived_tx = Mutex::new(Some(arrived_tx));
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
     let answered = Arc::new(AtomicBool::new(false));
-    let (came, flag) = (arrived.clone(), answered.clone());
+    let flag = answered.clone();
     let backend = Backend::with(move |_| {
-        came.store(true, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(500));
+        if let Some(tx) = arrived_tx.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+        let _ = release_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(20));
         flag.store(true, Ordering::SeqCst);
         http::Response::new(ssp_sim::wire::body::full("{}"))
     })
@@ -320,21 +329,20 @@ async fn shutdown_finishes_in_flight_requests() {
     let sim = Sim::for_backend(&backend).await;
     let client = sim.client();
     let in_flight = tokio::spawn(async move { client.send(Call::metadata()).await });
-    // Stop only once the request is at the backend, however slow the machine is.
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while !arrived.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the request reaches the backend");
+    tokio::time::timeout(Duration::from_secs(20), arrived_rx)
+        .await
+        .expect("the request reaches the backend")
+        .unwrap();
+    let seen = answered.clone();
+    let stopping = tokio::spawn(async move {
+        sim.stop().await;
+        seen.load(Ordering::SeqCst)
+    });
+    // Long enough for a server without the drain to have returned.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = release_tx.send(());
     assert!(
-        !answered.load(Ordering::SeqCst),
-        "the stop must come while the request is in flight"
-    );
-    sim.stop().await;
-    assert!(
-        answered.load(Ordering::SeqCst),
+        stopping.await.unwrap(),
         "the server stopped before the in-flight request was answered"
     );
     let reply = in_flight.await.unwrap();
