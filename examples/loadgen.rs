@@ -1,6 +1,7 @@
-//! The benchmark's two tools in one binary: a fast backend, and a bounded load generator that
-//! reports requests/s and latency percentiles (keep-alive) or TLS handshakes/s (new connection
-//! per request). Used by `bench/run`; loopback only.
+//! The benchmark's tools in one binary: a fast backend, a bounded load generator that reports
+//! requests/s and latency percentiles (keep-alive) or TLS handshakes/s (new connection per
+//! request), a holder of many idle TLS connections, and a single large upload or download (for
+//! the memory phases). Used by `bench/run`; loopback only.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use http::{Request, Response};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
@@ -23,15 +26,29 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Serve a small FHIR JSON answer to every request.
+    /// Serve a small FHIR JSON answer to every request, and `--big-mb` megabytes to a request
+    /// whose path holds `/Binary/`.
     Backend {
         #[arg(long)]
         listen: SocketAddr,
+        #[arg(long, default_value_t = 100)]
+        big_mb: usize,
     },
     /// Keep-alive load: requests/s and latency percentiles.
     Load(Target),
     /// A new TLS connection (full handshake, no resumption) per request: handshakes/s.
     Handshakes(Target),
+    /// Open `--connections` connections, send one request on each, print `held=N`, then keep
+    /// them open and idle for `--seconds`.
+    Hold(Target),
+    /// One request on one connection with a body of `--upload-mb` megabytes (0: none); the
+    /// answer is read to its end and counted.
+    Transfer {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 0)]
+        upload_mb: usize,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -48,6 +65,9 @@ struct Target {
     /// Use TLS with this CA and client certificate directory (ca.pem, client.pem, client-key.pem).
     #[arg(long)]
     tls: Option<PathBuf>,
+    /// The one TLS version offered: 1.2 (what Spine mandates, the default) or 1.3.
+    #[arg(long, default_value = "1.2")]
+    tls_version: String,
     #[arg(long, default_value_t = 16)]
     connections: usize,
     /// Seconds to run.
@@ -66,13 +86,27 @@ const BODY: &str = r#"{"resourceType":"CapabilityStatement","version":"1.2.7","s
 #[tokio::main]
 async fn main() {
     match Cli::parse().command {
-        Cmd::Backend { listen } => backend(listen).await,
+        Cmd::Backend { listen, big_mb } => backend(listen, big_mb).await,
         Cmd::Load(t) => report(&t, "keep-alive", run(t.clone(), false).await),
         Cmd::Handshakes(t) => report(&t, "handshake", run(t.clone(), true).await),
+        Cmd::Hold(t) => hold(t).await,
+        Cmd::Transfer { target, upload_mb } => transfer(target, upload_mb).await,
     }
 }
 
-async fn backend(listen: SocketAddr) {
+const CHUNK: usize = 64 * 1024;
+
+/// `megabytes` of zeros as a body, produced chunk by chunk so neither side holds it whole.
+fn zeros(megabytes: usize) -> Body {
+    let chunk = Bytes::from(vec![0u8; CHUNK]);
+    let frames = (megabytes * 1024 * 1024) / CHUNK;
+    let stream = futures_util::stream::iter(
+        (0..frames).map(move |_| Ok::<_, std::convert::Infallible>(Frame::data(chunk.clone()))),
+    );
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
+async fn backend(listen: SocketAddr, big_mb: usize) {
     let listener = TcpListener::bind(listen).await.expect("bind");
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -80,9 +114,16 @@ async fn backend(listen: SocketAddr) {
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
-                let _ = req.into_body().collect().await;
-                let mut r = Response::new(Full::new(Bytes::from_static(BODY.as_bytes())));
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| async move {
+                let big = req.uri().path().contains("/Binary/");
+                // Drained frame by frame: a 100 MB upload is counted, not kept.
+                let mut body = req.into_body();
+                while let Some(Ok(_)) = body.frame().await {}
+                let mut r = Response::new(if big {
+                    zeros(big_mb)
+                } else {
+                    BodyExt::boxed(Full::new(Bytes::from_static(BODY.as_bytes())))
+                });
                 r.headers_mut()
                     .insert("content-type", "application/fhir+json".parse().unwrap());
                 Ok::<_, std::convert::Infallible>(r)
@@ -100,9 +141,14 @@ struct Outcome {
     elapsed: Duration,
 }
 
-fn tls_config(dir: &std::path::Path, resume: bool) -> Arc<rustls::ClientConfig> {
+fn tls_config(t: &Target, resume: bool) -> Option<Arc<rustls::ClientConfig>> {
+    let dir = t.tls.as_deref()?;
+    let version = match t.tls_version.as_str() {
+        "1.3" => &rustls::version::TLS13,
+        _ => &rustls::version::TLS12,
+    };
     let mut config = rustls::ClientConfig::builder_with_provider(ssp_sim::proxy::tls::provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&[version])
         .unwrap()
         .with_root_certificates(
             ssp_sim::config::pem::load_roots(&dir.join("ca.pem")).expect("ca.pem"),
@@ -115,10 +161,11 @@ fn tls_config(dir: &std::path::Path, resume: bool) -> Arc<rustls::ClientConfig> 
     if !resume {
         config.resumption = rustls::client::Resumption::disabled();
     }
-    Arc::new(config)
+    Some(Arc::new(config))
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+type Body = BoxBody<Bytes, std::convert::Infallible>;
+type Sender = hyper::client::conn::http1::SendRequest<Body>;
 
 async fn connect(t: &Target, tls: Option<&Arc<rustls::ClientConfig>>) -> std::io::Result<Sender> {
     let tcp = TcpStream::connect(t.addr).await?;
@@ -146,7 +193,11 @@ async fn connect(t: &Target, tls: Option<&Arc<rustls::ClientConfig>>) -> std::io
     Ok(sender)
 }
 
-fn request(t: &Target) -> Request<Empty<Bytes>> {
+fn request(t: &Target) -> Request<Body> {
+    with_body(t, BodyExt::boxed(Empty::new()))
+}
+
+fn with_body(t: &Target, body: Body) -> Request<Body> {
     let mut b = Request::builder().uri(&t.path).header("host", "localhost");
     for h in &t.headers {
         if let Some((k, v)) = h.split_once(':') {
@@ -158,7 +209,65 @@ fn request(t: &Target) -> Request<Empty<Bytes>> {
             }
         }
     }
-    b.body(Empty::new()).unwrap()
+    b.body(body).unwrap()
+}
+
+async fn hold(t: Target) {
+    assert!(t.addr.ip().is_loopback(), "only ever to loopback");
+    let tls = tls_config(&t, false);
+    let mut opened = tokio::task::JoinSet::new();
+    // A few dozen handshakes at a time, as a fleet of clients would reconnect.
+    let gate = Arc::new(tokio::sync::Semaphore::new(32));
+    for _ in 0..t.connections {
+        let (t, tls, gate) = (t.clone(), tls.clone(), gate.clone());
+        opened.spawn(async move {
+            let _permit = gate.acquire().await;
+            let mut sender = connect(&t, tls.as_ref()).await.ok()?;
+            let resp = sender.send_request(request(&t)).await.ok()?;
+            let ok = resp.status().is_success();
+            let _ = resp.into_body().collect().await;
+            ok.then_some(sender)
+        });
+    }
+    let mut held = Vec::new();
+    let mut errors = 0;
+    while let Some(joined) = opened.join_next().await {
+        match joined {
+            Ok(Some(sender)) => held.push(sender),
+            _ => errors += 1,
+        }
+    }
+    println!("held={} errors={errors}", held.len());
+    tokio::time::sleep(Duration::from_secs_f64(t.seconds)).await;
+}
+
+async fn transfer(t: Target, upload_mb: usize) {
+    assert!(t.addr.ip().is_loopback(), "only ever to loopback");
+    let tls = tls_config(&t, false);
+    let began = Instant::now();
+    let mut sender = connect(&t, tls.as_ref()).await.expect("connect");
+    let body = if upload_mb > 0 {
+        zeros(upload_mb)
+    } else {
+        BodyExt::boxed(Empty::new())
+    };
+    let mut request = with_body(&t, body);
+    if upload_mb > 0 {
+        *request.method_mut() = http::Method::POST;
+    }
+    let resp = sender.send_request(request).await.expect("request");
+    let status = resp.status();
+    let mut body = resp.into_body();
+    let mut received = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        received += frame.data_ref().map_or(0, |d| d.len());
+    }
+    println!(
+        "status={} sent_mb={upload_mb} received_mb={:.1} seconds={:.2}",
+        status.as_u16(),
+        received as f64 / (1024.0 * 1024.0),
+        began.elapsed().as_secs_f64()
+    );
 }
 
 async fn run(t: Target, new_connection_each_time: bool) -> Outcome {
@@ -166,10 +275,7 @@ async fn run(t: Target, new_connection_each_time: bool) -> Outcome {
         t.addr.ip().is_loopback(),
         "load is only ever sent to loopback"
     );
-    let tls = t
-        .tls
-        .as_ref()
-        .map(|d| tls_config(d, !new_connection_each_time));
+    let tls = tls_config(&t, !new_connection_each_time);
     let deadline = Instant::now() + Duration::from_secs_f64(t.seconds);
     let budget = Arc::new(std::sync::atomic::AtomicUsize::new(t.max_requests));
     let started = Instant::now();
