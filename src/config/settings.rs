@@ -63,6 +63,7 @@ struct Raw {
     jwt_mode: JwtMode,
     jwt_clock_skew_s: u64,
     journal_size: usize,
+    journal_details: bool,
     metrics: bool,
     admin_token: Option<String>,
 }
@@ -106,6 +107,9 @@ pub struct Settings {
     pub provider_checks: Policy,
     /// How many recent requests the journal keeps; 0 turns it off.
     pub journal_size: usize,
+    /// Whether the journal also keeps each request's headers, decoded JWT and error payload
+    /// (personal data: off unless asked for).
+    pub journal_details: bool,
     /// Whether requests are counted for `GET /metrics`.
     pub metrics: bool,
     /// When set, the admin API asks for `Authorization: Bearer <token>`.
@@ -175,6 +179,7 @@ impl Settings {
                 .set_default("jwt_mode", "enforce")?
                 .set_default("jwt_clock_skew_s", Policy::default().clock_skew_s)?
                 .set_default("journal_size", 1000)?
+                .set_default("journal_details", false)?
                 .set_default("metrics", true)?
                 .add_source(File::from(file_path.as_path()).format(FileFormat::Toml).required(required))
                 .add_source(Environment::with_prefix("SSP_SIM").prefix_separator("_").try_parsing(true).source(Some(env)))
@@ -306,6 +311,7 @@ impl Settings {
                     clock_skew_s: raw.jwt_clock_skew_s,
                 },
                 journal_size: raw.journal_size,
+                journal_details: raw.journal_details,
                 metrics: raw.metrics,
                 admin_token: raw.admin_token,
             }),

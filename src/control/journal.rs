@@ -7,14 +7,22 @@
 //! long as the entry lives, and make every later read allocate a new one. Each is bounded and
 //! has its NHS numbers masked, as the trail's details are: an entry stays a few KB whatever a
 //! consumer sends, and holds no personal data.
+//!
+//! Two additions serve the console. Every recorded entry is also sent to live subscribers
+//! (`GET /journal/stream`) over a bounded broadcast channel: a subscriber that falls behind
+//! skips what it missed, so a slow reader never makes the journal buffer more. And when the
+//! `journal_details` setting asks for it, an entry keeps its [`Details`]: headers, the decoded
+//! JWT and the error payload, which are personal data and so are off by default.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+use tokio::sync::broadcast;
 
 use crate::control::trail::Trail;
 use crate::wire::echo;
@@ -51,6 +59,11 @@ impl Head {
     /// The `Ssp-TraceID` header as sent, to echo on errors.
     pub fn trace_id(&self) -> Option<&HeaderValue> {
         self.trace_id.as_ref()
+    }
+
+    /// The `Ssp-From` header as sent, when it is text.
+    pub fn from(&self) -> Option<&str> {
+        self.from.as_ref().and_then(|v| v.to_str().ok())
     }
 
     /// The `Ssp-InteractionID` header as sent, when it is text.
@@ -95,6 +108,68 @@ impl From<&Head> for Seen {
     }
 }
 
+/// How many entries a live subscriber may fall behind before it skips the oldest.
+const LIVE_BACKLOG: usize = 256;
+
+/// The most headers of a request or response the details keep (the listener allows 100).
+const MAX_HEADERS: usize = 100;
+
+/// What `journal_details` keeps beside an entry, for the console's view of one request. The
+/// `Authorization` header itself is never kept: its token is shown decoded instead.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Details {
+    /// The request's headers as `[name, value]`, bounded and with NHS numbers masked, without
+    /// `Authorization`.
+    pub request_headers: Vec<(String, String)>,
+    /// The response's headers, likewise; empty for a dropped connection.
+    pub response_headers: Vec<(String, String)>,
+    /// The bearer token decoded, when check 10 read one.
+    pub jwt: Option<Token>,
+    /// The OperationOutcome of the catalogue error that answered, when one did.
+    pub outcome: Option<Value>,
+}
+
+/// A bearer token as check 10 read it: its parts decoded and every rule it broke.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Token {
+    /// The JOSE header, when it decoded to a JSON object.
+    pub header: Option<Value>,
+    /// The claims, when they decoded to a JSON object.
+    pub claims: Option<Value>,
+    /// Every rule broken or noticed, in the order found.
+    pub rules: Vec<RuleVerdict>,
+}
+
+/// One check-10 rule a token broke.
+#[derive(Debug, serde::Serialize)]
+pub struct RuleVerdict {
+    /// The rule's id, e.g. `claim.aud`.
+    pub rule: &'static str,
+    /// The claim it is about, when it names one (`requesting_practitioner.name[0].family`).
+    pub claim: Option<String>,
+    /// `true` for a rule whose breaking refuses the request; `false` for a notice.
+    pub enforced: bool,
+    /// What is wrong, as the consumer was told.
+    pub message: String,
+}
+
+impl Details {
+    /// Copies headers under the data-handling rule, leaving `Authorization` out.
+    pub fn headers(headers: &HeaderMap) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .filter(|(name, _)| *name != http::header::AUTHORIZATION)
+            .take(MAX_HEADERS)
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    echo::redact(&text(value), echo::SHORT),
+                )
+            })
+            .collect()
+    }
+}
+
 /// One finished request, handed to the journal.
 #[derive(Debug)]
 pub struct Entry {
@@ -110,6 +185,8 @@ pub struct Entry {
     pub error: Option<Cow<'static, str>>,
     /// Time to the response head.
     pub duration: Duration,
+    /// Headers, token and error payload, when `journal_details` is on.
+    pub details: Option<Details>,
 }
 
 /// Which entries `recent` returns.
@@ -130,22 +207,41 @@ pub struct Record {
     status: Option<StatusCode>,
     error: Option<Cow<'static, str>>,
     duration: Duration,
+    details: Option<Details>,
 }
 
 /// The ring of recent requests; a capacity of 0 turns it off.
 #[derive(Debug)]
 pub struct Journal {
     capacity: usize,
+    details: bool,
     entries: Mutex<VecDeque<Arc<Record>>>,
+    live: broadcast::Sender<Arc<Record>>,
 }
 
 impl Journal {
-    /// A journal keeping the last `capacity` requests; 0 keeps none.
-    pub fn new(capacity: usize) -> Self {
+    /// A journal keeping the last `capacity` requests; 0 keeps none. `details` says whether
+    /// entries keep their [`Details`].
+    pub fn new(capacity: usize, details: bool) -> Self {
         Self {
             capacity,
+            details: details && capacity > 0,
             entries: Mutex::new(VecDeque::with_capacity(capacity)),
+            live: broadcast::channel(LIVE_BACKLOG).0,
         }
+    }
+
+    /// Whether entries keep their details (`journal_details`): the gateway collects them
+    /// only then.
+    pub fn details(&self) -> bool {
+        self.details
+    }
+
+    /// Entries as they are recorded, from now on. A subscriber more than a few hundred
+    /// entries behind is told how many it missed (`RecvError::Lagged`) and goes on from the
+    /// oldest still held.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Record>> {
+        self.live.subscribe()
     }
 
     /// Whether it keeps anything; `GET /journal` answers 404 when it does not.
@@ -170,7 +266,10 @@ impl Journal {
             status: entry.status,
             error: entry.error,
             duration: entry.duration,
+            details: entry.details.filter(|_| self.details),
         });
+        // No subscriber is no error: the stream is only read while the console is open.
+        let _ = self.live.send(Arc::clone(&entry));
         // The evicted entry is dropped after the lock is released.
         let evicted = {
             let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -217,7 +316,8 @@ fn text(value: &HeaderValue) -> Cow<'_, str> {
     }
 }
 
-fn rfc3339(at: SystemTime) -> String {
+/// A time as RFC 3339 text, as the journal and the report show times.
+pub(crate) fn rfc3339(at: SystemTime) -> String {
     time::OffsetDateTime::from(at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -226,7 +326,7 @@ fn rfc3339(at: SystemTime) -> String {
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let seen = &self.seen;
-        let mut map = serializer.serialize_map(Some(11))?;
+        let mut map = serializer.serialize_map(Some(11 + usize::from(self.details.is_some())))?;
         map.serialize_entry("received_at", &rfc3339(self.received))?;
         map.serialize_entry("trace_id", &seen.trace_id)?;
         map.serialize_entry("method", seen.method.as_str())?;
@@ -238,6 +338,9 @@ impl Serialize for Record {
         map.serialize_entry("error", &self.error)?;
         map.serialize_entry("checks", &self.trail.checks)?;
         map.serialize_entry("duration_ms", &(self.duration.as_secs_f64() * 1000.0))?;
+        if let Some(details) = &self.details {
+            map.serialize_entry("details", details)?;
+        }
         map.end()
     }
 }
@@ -273,12 +376,13 @@ mod tests {
             status: Some(StatusCode::OK),
             error: None,
             duration: Duration::from_micros(1500),
+            details: None,
         }
     }
 
     #[test]
     fn the_ring_keeps_the_newest_entries_first() {
-        let journal = Journal::new(2);
+        let journal = Journal::new(2, false);
         for trace in ["a", "b", "c"] {
             journal.record(entry(trace));
         }
@@ -299,7 +403,7 @@ mod tests {
 
     #[test]
     fn an_entry_serialises_to_the_documented_shape() {
-        let journal = Journal::new(1);
+        let journal = Journal::new(1, false);
         journal.record(entry("t"));
         let v = serde_json::to_value(&*journal.recent(&Filter::default())[0]).unwrap();
         assert_eq!(v["received_at"], "1970-01-01T00:00:00Z");
@@ -324,7 +428,7 @@ mod tests {
             "a".repeat(10_000)
         );
         let request = Request::builder().uri(long.as_str()).body(()).unwrap();
-        let journal = Journal::new(1);
+        let journal = Journal::new(1, false);
         journal.record(Entry {
             head: Head::of(&request),
             ..entry("t")
@@ -342,7 +446,7 @@ mod tests {
 
     #[test]
     fn off_keeps_nothing() {
-        let journal = Journal::new(0);
+        let journal = Journal::new(0, false);
         journal.record(entry("a"));
         assert!(journal.recent(&Filter::default()).is_empty());
     }

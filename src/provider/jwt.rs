@@ -54,25 +54,26 @@ pub fn encode_unsigned(header: &Value, payload: &Value) -> String {
     )
 }
 
-/// Checks the `Authorization` header and the bearer token in it.
+/// Checks the `Authorization` header and the bearer token in it; returns what could be
+/// decoded of the token, when there was one.
 pub fn check_authorization(
     header: Option<&HeaderValue>,
     expected: &Expected,
     findings: &mut Findings,
-) {
+) -> Option<Decoded> {
     let Some(value) = header else {
         findings.fail(
             Rule::Authorization,
             "Authorization header is missing; send Authorization: Bearer <JWT>",
         );
-        return;
+        return None;
     };
     let Ok(text) = value.to_str() else {
         findings.fail(
             Rule::Authorization,
             "Authorization header is not visible ASCII; send Authorization: Bearer <JWT>",
         );
-        return;
+        return None;
     };
     let Some(token) = bearer_token(text) else {
         let scheme = text.split_whitespace().next().unwrap_or("");
@@ -80,16 +81,16 @@ pub fn check_authorization(
             Rule::Authorization,
             format!("Authorization header must use the Bearer scheme (Authorization: Bearer <JWT>), got `{}`", shorten(scheme)),
         );
-        return;
+        return None;
     };
     if token.is_empty() {
         findings.fail(
             Rule::Authorization,
             "Authorization header has no token after Bearer",
         );
-        return;
+        return None;
     }
-    check_token(token, expected, findings);
+    Some(check_token(token, expected, findings))
 }
 
 /// The token of an `Authorization` value, when its scheme is Bearer (case-insensitive, as

@@ -21,6 +21,7 @@ use crate::config::rejection::Rejection;
 use crate::config::routes::Endpoint;
 use crate::wire::headers::header_text;
 use findings::Findings;
+use jwt::Decoded;
 
 /// The response header that lists, in `report` mode, every rule the request broke.
 pub const WARNINGS_HEADER: &str = "ssp-sim-warnings";
@@ -84,6 +85,27 @@ impl Verdict {
     }
 }
 
+/// Check 10's outcome, with what it found: the broken rules for the coverage report, and the
+/// decoded token for the journal's details (`journal_details`; claim values are personal data).
+#[derive(Debug)]
+pub struct Checked {
+    /// Whether the request goes on, and with which warnings.
+    pub verdict: Result<Verdict, Rejection>,
+    /// Every rule broken and every notice; empty when the mode is `off`.
+    pub findings: Findings,
+    /// The bearer token's header and claims, as far as they decoded.
+    pub token: Option<Decoded>,
+}
+
+/// Every rule of check 10 applied to one request, and the token they read.
+#[derive(Debug)]
+pub struct Inspection {
+    /// What was broken.
+    pub findings: Findings,
+    /// The bearer token's header and claims, as far as they decoded.
+    pub token: Option<Decoded>,
+}
+
 /// Check 10: the request is one a GP Connect provider would accept, as the endpoint's
 /// `jwt_mode` (else `--jwt-mode`) says.
 ///
@@ -96,12 +118,26 @@ impl Verdict {
 ///   when any broken rule is a bad request, else 422
 ///   [`invalid-resource`](crate::config::rejection::ids::INVALID_RESOURCE); the `diagnostics`
 ///   list every broken rule, not only the first.
-pub fn run(policy: &Policy, request: &ProviderRequest) -> Result<Verdict, Rejection> {
+pub fn run(policy: &Policy, request: &ProviderRequest) -> Checked {
     let mode = request.endpoint.jwt.mode.unwrap_or(policy.mode);
     if mode == JwtMode::Off {
-        return Ok(Verdict::noted("not checked: jwt mode off"));
+        return Checked {
+            verdict: Ok(Verdict::noted("not checked: jwt mode off")),
+            findings: Findings::default(),
+            token: None,
+        };
     }
-    let findings = inspect(policy, request, unix_now());
+    let Inspection { findings, token } = inspect(policy, request, unix_now());
+    let verdict = judge(mode, &findings);
+    Checked {
+        verdict,
+        findings,
+        token,
+    }
+}
+
+/// What `mode` makes of the findings.
+fn judge(mode: JwtMode, findings: &Findings) -> Result<Verdict, Rejection> {
     // The consumer gets every message (its own token's values); the logs and the trail (so the
     // journal) get the rules and claims by name only: the README's data-handling rule.
     let summary = findings.summary();
@@ -120,7 +156,7 @@ pub fn run(policy: &Policy, request: &ProviderRequest) -> Result<Verdict, Reject
 }
 
 /// Every rule of check 10 applied to one request.
-pub fn inspect(policy: &Policy, request: &ProviderRequest, now: i64) -> Findings {
+pub fn inspect(policy: &Policy, request: &ProviderRequest, now: i64) -> Inspection {
     let mut findings = Findings::default();
     interaction::check(
         request.interaction,
@@ -136,8 +172,8 @@ pub fn inspect(policy: &Policy, request: &ProviderRequest, now: i64) -> Findings
         clock_skew: policy.clock_skew_s,
         key: request.endpoint.jwt.key.as_ref(),
     };
-    jwt::check_authorization(request.headers.get(AUTHORIZATION), &expected, &mut findings);
-    findings
+    let token = jwt::check_authorization(request.headers.get(AUTHORIZATION), &expected, &mut findings);
+    Inspection { findings, token }
 }
 
 /// Seconds since 1970; a clock before 1970 reads as 1970.
@@ -191,13 +227,13 @@ mod tests {
             endpoint: &e,
         };
         assert_eq!(
-            inspect(&Policy::default(), &request(&good, "/metadata"), NOW),
+            inspect(&Policy::default(), &request(&good, "/metadata"), NOW).findings,
             Findings::default()
         );
         let mut payload = good_payload();
         payload["exp"] = 1.into();
         let bad = headers(&encode_unsigned(&unsigned_header(), &payload));
-        let f = inspect(&Policy::default(), &request(&bad, "/Patient/1"), NOW);
+        let f = inspect(&Policy::default(), &request(&bad, "/Patient/1"), NOW).findings;
         let ids: Vec<&str> = f.violations.iter().map(|v| v.rule.id()).collect();
         assert_eq!(ids, ["interaction", "claim.exp", "claim.expired"]);
     }
@@ -220,7 +256,7 @@ mod tests {
                 mode: policy_mode,
                 ..Policy::default()
             };
-            let result = run(&policy, &request);
+            let result = run(&policy, &request).verdict;
             let note = result.as_ref().ok().and_then(|v| v.note.clone());
             let result = result.map(|v| {
                 let mut h = HeaderMap::new();

@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::config::interactions::Interaction;
 use crate::config::rejection::Rejection;
-use crate::control::journal::Head;
+use crate::control::journal::{Details, Head};
 use crate::control::trail::Trail;
 use crate::provider::Warnings;
 use crate::proxy::forwarder::Peer;
@@ -34,6 +34,10 @@ pub struct Context<'r> {
     pub format: Format,
     /// What check 10 found broken in report mode, added to any answer.
     pub warnings: Warnings,
+    /// The ids of the check-10 rules the request broke, for the coverage report.
+    pub broken: Vec<&'static str>,
+    /// What the journal keeps beside the entry, when `journal_details` is on.
+    pub details: Option<Details>,
 }
 
 impl<'r> Context<'r> {
@@ -54,6 +58,8 @@ impl<'r> Context<'r> {
             interaction,
             format: Format::Json,
             warnings: Warnings::default(),
+            broken: Vec::new(),
+            details: None,
         }
     }
 

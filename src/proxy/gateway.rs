@@ -20,11 +20,12 @@ use crate::config::jwt::Policy;
 use crate::config::problems::ConfigError;
 use crate::config::rejection::Rejection;
 use crate::config::routes::{Backend, Endpoint, Provider, Registry};
+use crate::control::coverage::{self, Coverage, Hit, LocalCoverage};
 use crate::control::faults::{Effect, Faults, Stage, Subject};
-use crate::control::journal::{Entry, Head, Journal};
+use crate::control::journal::{Details, Entry, Head, Journal, RuleVerdict, Token};
 use crate::control::metrics::{Connections, Metrics};
 use crate::demo::{DemoCall, DemoProvider};
-use crate::provider::{self, ProviderRequest, Warnings};
+use crate::provider::{self, Checked, ProviderRequest, Warnings};
 use crate::proxy::context::Context;
 use crate::proxy::directory;
 use crate::proxy::forwarder::{self, Clients, Peer, Pool, Timeouts};
@@ -54,6 +55,7 @@ pub struct Gateway {
     faults: Faults,
     journal: Journal,
     metrics: Metrics,
+    coverage: Box<dyn Coverage>,
 }
 
 /// Why a request leaves the straight line of `route` early.
@@ -98,14 +100,16 @@ impl Gateway {
             },
             provider_checks: Policy::default(),
             faults,
-            journal: Journal::new(0),
+            journal: Journal::new(0, false),
             metrics,
+            coverage: Box::new(LocalCoverage::new()),
         })
     }
 
-    /// Sets the journal's size (0 turns it off) and whether metrics are counted.
-    pub fn with_recording(mut self, journal_size: usize, metrics: bool) -> Self {
-        self.journal = Journal::new(journal_size);
+    /// Sets the journal's size (0 turns it off), whether its entries keep their details
+    /// (`journal_details`) and whether metrics are counted.
+    pub fn with_recording(mut self, journal_size: usize, details: bool, metrics: bool) -> Self {
+        self.journal = Journal::new(journal_size, details);
         self.metrics = Metrics::new(
             metrics,
             self.routes.load().registry.interactions.clone(),
@@ -164,6 +168,11 @@ impl Gateway {
     /// The Prometheus counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The coverage report's counts.
+    pub fn coverage(&self) -> &dyn Coverage {
+        &*self.coverage
     }
 
     /// A request's phases, in order; the first refusal (or a fault's answer) ends it.
@@ -232,7 +241,11 @@ impl Gateway {
         request: &Request<RequestBody>,
         route: &Route<'_>,
     ) -> Result<Warnings, Rejection> {
-        let checked = provider::run(
+        let Checked {
+            verdict,
+            findings,
+            token,
+        } = provider::run(
             &self.provider_checks,
             &ProviderRequest {
                 headers: request.headers(),
@@ -243,7 +256,27 @@ impl Gateway {
                 endpoint: route.endpoint,
             },
         );
-        let verdict = ctx.check_noted("provider", checked, |v| v.note.clone())?;
+        ctx.broken = findings.violations.iter().map(|f| f.rule.id()).collect();
+        if let Some(details) = &mut ctx.details {
+            let rules: Vec<RuleVerdict> = (findings.violations.iter().map(|f| (f, true)))
+                .chain(findings.notices.iter().map(|f| (f, false)))
+                .map(|(f, enforced)| RuleVerdict {
+                    rule: f.rule.id(),
+                    claim: f.claim().map(str::to_owned),
+                    enforced,
+                    message: f.message.clone(),
+                })
+                .collect();
+            if token.is_some() || !rules.is_empty() {
+                let token = token.unwrap_or_default();
+                details.jwt = Some(Token {
+                    header: token.header,
+                    claims: token.payload,
+                    rules,
+                });
+            }
+        }
+        let verdict = ctx.check_noted("provider", verdict, |v| v.note.clone())?;
         if !verdict.warnings.is_empty() {
             tracing::warn!(
                 broken = verdict.warnings.len(),
@@ -341,7 +374,7 @@ impl Gateway {
     /// The answer to a request that ended in `result`, with the report-mode warnings, logged.
     fn answer(
         &self,
-        ctx: &Context<'_>,
+        ctx: &mut Context<'_>,
         result: Result<Response<Body>, Stop>,
     ) -> (Result<Response<Body>, Hangup>, Option<Cow<'static, str>>) {
         let elapsed_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
@@ -373,6 +406,9 @@ impl Gateway {
                     elapsed_ms,
                     "refused"
                 );
+                if let Some(details) = &mut ctx.details {
+                    details.outcome = self.outcome(&rejection);
+                }
                 (Ok(response), Some(rejection.error))
             }
             Err(Stop::Hangup) => {
@@ -382,8 +418,18 @@ impl Gateway {
         };
         if let Ok(response) = &mut answer {
             ctx.warnings.apply(response.headers_mut());
+            if let Some(details) = &mut ctx.details {
+                details.response_headers = Details::headers(response.headers());
+            }
         }
         (answer, error)
+    }
+
+    /// The OperationOutcome a rejection was answered with, NHS numbers masked, for the
+    /// journal's details.
+    fn outcome(&self, rejection: &Rejection) -> Option<serde_json::Value> {
+        let json = self.catalog.get(&rejection.error)?.render_json(rejection);
+        serde_json::from_str(&echo::mask_nhs_numbers(&json)).ok()
     }
 
     /// Counts the request and keeps it in the journal.
@@ -395,6 +441,13 @@ impl Gateway {
     ) {
         let status = answer.as_ref().ok().map(Response::status);
         let elapsed = ctx.started.elapsed();
+        self.coverage.count(&Hit {
+            consumer: coverage::consumer(&ctx.routes.registry, ctx.head.from()),
+            interaction: ctx.interaction.map(|i| i.id.as_str()),
+            status: status.map(|s| s.as_u16()),
+            error: error.as_deref(),
+            rules: &ctx.broken,
+        });
         self.metrics.record(
             ctx.interaction.map(|i| i.key),
             status,
@@ -408,6 +461,7 @@ impl Gateway {
             status,
             error,
             duration: elapsed,
+            details: ctx.details,
         });
     }
 }
@@ -451,12 +505,18 @@ impl Handler for Gateway {
         );
         let declared = spine::headers::declared(request.headers(), &routes.registry.interactions);
         let mut ctx = Context::new(&routes, peer, head, declared);
+        if self.journal.details() {
+            ctx.details = Some(Details {
+                request_headers: Details::headers(request.headers()),
+                ..Details::default()
+            });
+        }
         let result = self
             .phases(&mut ctx, request.map(BodyExt::boxed_unsync))
             .instrument(span.clone())
             .await;
         let _entered = span.enter();
-        let (answer, error) = self.answer(&ctx, result);
+        let (answer, error) = self.answer(&mut ctx, result);
         self.record(ctx, &answer, error);
         answer
     }
