@@ -3,24 +3,34 @@
 //!
 //! | method and path | answer |
 //! |---|---|
+//! | `GET /` | the console (a page built into the binary; see `console`) |
 //! | `GET /health` | `{"status": "ok", ...}` |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /journal[?trace_id=..&limit=N]`, `DELETE /journal` | recent requests, newest first |
+//! | `GET /journal/stream[?ticket=..]`, `POST /journal/stream/ticket` | live entries (SSE) |
 //! | `GET /faults`, `POST /faults`, `DELETE /faults`, `DELETE /faults/{id}` | fault rules |
+//! | `GET /report`, `DELETE /report` | the coverage report per consumer |
+//! | `GET /routes` | the mock SDS as loaded, the catalogues, the last reload |
 //! | `POST /reload` | reloads routes.toml |
 
+pub mod console;
 pub mod reload;
+pub mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
+use tokio::sync::watch;
 
 use crate::admin::reload::{Reloader, Trigger};
+use crate::admin::stream::Tickets;
+use crate::config::routes::{Backend, Registry};
+use crate::control::coverage;
 use crate::control::faults::{Fault, FaultSpec, FieldError};
 use crate::control::journal::Filter;
 use crate::control::metrics;
@@ -34,7 +44,7 @@ const MAX_BODY: usize = 64 * 1024;
 const BODY_TIME: Duration = Duration::from_secs(10);
 
 /// The endpoints, for the answer to an unknown path.
-const ENDPOINTS: &str = "GET /health, GET /metrics, GET|DELETE /journal, GET|POST|DELETE /faults, DELETE /faults/{id}, POST /reload";
+const ENDPOINTS: &str = "GET /, GET /health, GET /metrics, GET|DELETE /journal, GET /journal/stream, POST /journal/stream/ticket, GET|POST|DELETE /faults, DELETE /faults/{id}, GET|DELETE /report, GET /routes, POST /reload";
 
 /// Serves the admin endpoints over the running gateway.
 pub struct Admin {
@@ -42,17 +52,36 @@ pub struct Admin {
     reloader: Arc<Reloader>,
     /// When set, every request must carry `Authorization: Bearer <token>`.
     token: Option<String>,
+    /// What lets an `EventSource` open the stream when a token is set.
+    tickets: Tickets,
+    /// Turns true at shutdown; open streams end then.
+    stop: watch::Receiver<bool>,
 }
 
 impl Admin {
     /// The admin API over the running gateway; `token`, when set, is the bearer every request
-    /// must carry.
-    pub fn new(gateway: Arc<Gateway>, reloader: Arc<Reloader>, token: Option<String>) -> Self {
+    /// must carry; `stop` ends the live streams at shutdown.
+    pub fn new(
+        gateway: Arc<Gateway>,
+        reloader: Arc<Reloader>,
+        token: Option<String>,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
         Self {
             gateway,
             reloader,
             token,
+            tickets: Tickets::default(),
+            stop,
         }
+    }
+
+    /// Whether the request may open the live stream without the bearer: it carries a
+    /// ticket just issued to a holder of the token.
+    fn ticketed(&self, request: &Request<Incoming>) -> bool {
+        request.uri().path() == "/journal/stream"
+            && url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+                .any(|(name, value)| name == "ticket" && self.tickets.redeem(&value))
     }
 
     fn authorised(&self, headers: &HeaderMap) -> bool {
@@ -62,7 +91,16 @@ impl Admin {
     }
 
     async fn route(&self, request: Request<Incoming>) -> Response<Body> {
-        if !self.authorised(request.headers()) {
+        // The console's files hold no data: a browser must load them to be asked the token.
+        if request.method() == Method::GET {
+            if let Some(asset) = console::file(request.uri().path()) {
+                return asset;
+            }
+            if request.uri().path() == "/report" && wants_html(request.headers()) {
+                return console::page();
+            }
+        }
+        if !self.authorised(request.headers()) && !self.ticketed(&request) {
             let mut response = json_response(
                 StatusCode::UNAUTHORIZED,
                 json!({"error": "the admin API needs `Authorization: Bearer <admin_token>`"}),
@@ -82,6 +120,27 @@ impl Admin {
                 self.gateway.journal().clear();
                 no_content()
             }
+            (&Method::GET, "/journal/stream") => match self.journal_off() {
+                Some(off) => off,
+                None => stream::respond(self.gateway.journal(), self.stop.clone()),
+            },
+            (&Method::POST, "/journal/stream/ticket") => json_response(
+                StatusCode::CREATED,
+                json!({"ticket": self.tickets.issue(), "expires_in_s": stream::TICKET_LIFETIME.as_secs()}),
+            ),
+            (&Method::GET, "/report") => {
+                let routes = self.gateway.routes();
+                let snapshot = self.gateway.coverage().snapshot();
+                json_response(
+                    StatusCode::OK,
+                    coverage::report(&snapshot, self.gateway.catalog(), &routes.registry),
+                )
+            }
+            (&Method::DELETE, "/report") => {
+                self.gateway.coverage().reset();
+                no_content()
+            }
+            (&Method::GET, "/routes") => self.routes(),
             (&Method::GET, "/faults") => {
                 let faults = self.gateway.faults().list();
                 let listed: Vec<&Fault> = faults.iter().map(|f| &**f).collect();
@@ -115,9 +174,7 @@ impl Admin {
                     StatusCode::UNPROCESSABLE_ENTITY,
                     json!({
                         "error": format!("{} problem(s); the running routes stay", e.problems.len()),
-                        "problems": e.problems.iter().map(|p| json!({
-                            "file": p.file, "line": p.line, "key": p.key, "message": p.message,
-                        })).collect::<Vec<_>>(),
+                        "problems": reload::problems(&e),
                     }),
                 ),
             },
@@ -161,14 +218,45 @@ impl Admin {
         response
     }
 
-    fn journal(&self, query: &str) -> Response<Body> {
-        let journal = self.gateway.journal();
-        if !journal.enabled() {
-            return json_response(
+    /// The 404 of the journal's endpoints when it is off.
+    fn journal_off(&self) -> Option<Response<Body>> {
+        (!self.gateway.journal().enabled()).then(|| {
+            json_response(
                 StatusCode::NOT_FOUND,
                 json!({"error": "the journal is off; start with --journal-size N (N > 0)"}),
-            );
+            )
+        })
+    }
+
+    /// The mock SDS as loaded, the catalogues the console offers, and the last reload.
+    fn routes(&self) -> Response<Body> {
+        let routes = self.gateway.routes();
+        let registry = &routes.registry;
+        let catalog = self.gateway.catalog();
+        json_response(
+            StatusCode::OK,
+            json!({
+                "routes": registry.file,
+                "consumers": consumers(registry),
+                "providers": providers(registry),
+                "interactions": registry.interactions.iter().map(|i| json!({
+                    "id": i.id, "name": i.name, "capability": i.capability.name(),
+                })).collect::<Vec<_>>(),
+                "errors": catalog.entries().iter().map(|e| json!({
+                    "id": e.id, "status": e.status.as_u16(), "summary": e.summary,
+                    "source": match e.source { crate::config::errors::Source::Ssp => "ssp", crate::config::errors::Source::Provider => "provider" },
+                })).collect::<Vec<_>>(),
+                "journal_details": self.gateway.journal().details(),
+                "last_reload": self.reloader.last(),
+            }),
+        )
+    }
+
+    fn journal(&self, query: &str) -> Response<Body> {
+        if let Some(off) = self.journal_off() {
+            return off;
         }
+        let journal = self.gateway.journal();
         let mut filter = Filter::default();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             match name.as_ref() {
@@ -250,6 +338,74 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
             .zip(token.bytes())
             .fold(0, |diff, (a, b)| diff | (a ^ b))
             == 0
+}
+
+/// Whether the client asked for a page rather than JSON (a browser navigating).
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// Interaction ids of a set, sorted, for the SDS view.
+fn ids(registry: &Registry, set: &crate::config::interactions::InteractionSet) -> Vec<String> {
+    let mut ids: Vec<String> = set
+        .iter()
+        .map(|k| registry.interactions.by_key(*k).id.clone())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The consumers of routes.toml, by ASID.
+fn consumers(registry: &Registry) -> Vec<Value> {
+    let mut consumers: Vec<_> = registry.consumers().collect();
+    consumers.sort_by(|a, b| a.asid.as_str().cmp(b.asid.as_str()));
+    consumers
+        .into_iter()
+        .map(|c| {
+            let may_send_to = c.may_send_to.as_ref().map(|set| {
+                let mut asids: Vec<&str> = set.iter().map(|a| a.as_str()).collect();
+                asids.sort_unstable();
+                asids
+            });
+            json!({
+                "name": c.name, "asid": c.asid.as_str(), "ods_code": c.ods_code.as_str(),
+                "interactions": ids(registry, &c.interactions), "may_send_to": may_send_to,
+            })
+        })
+        .collect()
+}
+
+/// The providers of routes.toml with their endpoints and backends, by ASID.
+fn providers(registry: &Registry) -> Vec<Value> {
+    let mut providers: Vec<_> = registry.providers().collect();
+    providers.sort_by(|a, b| a.asid.as_str().cmp(b.asid.as_str()));
+    providers
+        .into_iter()
+        .map(|p| {
+            let endpoints: Vec<Value> = p
+                .endpoints
+                .iter()
+                .map(|e| {
+                    let backend = match &e.backend {
+                        Backend::Demo => "builtin:demo".to_owned(),
+                        Backend::Http(http) => format!("{}{}", http.origin, http.base_path),
+                    };
+                    json!({
+                        "service_root": e.service_root.as_str(), "cpa_id": e.cpa_id.as_str(),
+                        "interactions": ids(registry, &e.interactions), "backend": backend,
+                        "jwt_mode": e.jwt.mode.map(|m| format!("{m:?}").to_lowercase()),
+                    })
+                })
+                .collect();
+            json!({
+                "name": p.name, "asid": p.asid.as_str(), "ods_code": p.ods_code.as_str(),
+                "party_key": p.party_key, "endpoints": endpoints,
+            })
+        })
+        .collect()
 }
 
 /// The 400 body for a refused fault: the first problem, its field, and all of them.

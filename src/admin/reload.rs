@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::config::load::RoutesSource;
 use crate::config::problems::ConfigError;
+use crate::control::journal::rfc3339;
 use crate::proxy::gateway::Gateway;
 
 /// How often the routes file is looked at. A `stat` a second costs nothing and, unlike
@@ -53,6 +55,30 @@ pub struct Reloaded {
     pub faults: usize,
 }
 
+/// The last reload's result, for the console's view of the mock SDS.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastReload {
+    /// When it ran (RFC 3339).
+    pub at: String,
+    /// What set it off.
+    pub trigger: String,
+    /// `ok`, or `error` when the running routes stayed.
+    pub result: &'static str,
+    /// What it installed, when it succeeded.
+    pub reloaded: Option<Reloaded>,
+    /// Why it was refused, when it failed (as `POST /reload` answers them).
+    pub problems: Vec<Value>,
+}
+
+/// A configuration error's problems as the admin API shows them.
+pub fn problems(error: &ConfigError) -> Vec<Value> {
+    error
+        .problems
+        .iter()
+        .map(|p| json!({"file": p.file, "line": p.line, "key": p.key, "message": p.message}))
+        .collect()
+}
+
 /// The routes file's modification time and size: what changes when someone saves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
@@ -77,6 +103,8 @@ pub struct Reloader {
     /// The file as last read. Held for a whole reload, so that two triggers at once install
     /// the file in the order they read it.
     seen: Mutex<Option<Stamp>>,
+    /// The last reload's result; `None` until one has run.
+    last: Mutex<Option<LastReload>>,
 }
 
 impl Reloader {
@@ -84,6 +112,7 @@ impl Reloader {
     pub fn new(source: RoutesSource, gateway: Arc<Gateway>) -> Self {
         Self {
             seen: Mutex::new(stamp(&source)),
+            last: Mutex::new(None),
             source,
             gateway,
         }
@@ -120,6 +149,14 @@ impl Reloader {
                 self.gateway.install(registry).map(|()| reloaded)
             });
         self.gateway.metrics().reloaded(loaded.is_ok());
+        let last = LastReload {
+            at: rfc3339(SystemTime::now()),
+            trigger: trigger.to_string(),
+            result: if loaded.is_ok() { "ok" } else { "error" },
+            reloaded: loaded.as_ref().ok().cloned(),
+            problems: loaded.as_ref().err().map(problems).unwrap_or_default(),
+        };
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(last);
         match loaded {
             Ok(reloaded) => {
                 tracing::info!(%trigger, routes = %reloaded.routes, consumers = reloaded.consumers, providers = reloaded.providers, faults = reloaded.faults, "routes reloaded");
@@ -132,6 +169,14 @@ impl Reloader {
                 Err(e)
             }
         }
+    }
+
+    /// The last reload's result, if one has run since start-up.
+    pub fn last(&self) -> Option<LastReload> {
+        self.last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Whether the file differs from the one last read. A reload under way counts as no

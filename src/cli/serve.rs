@@ -209,6 +209,7 @@ impl Server {
                     self.gateway.clone(),
                     self.reloader,
                     self.admin_token,
+                    stop.clone(),
                 )),
                 self.limits,
                 stop,
