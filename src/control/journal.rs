@@ -16,6 +16,7 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -201,6 +202,8 @@ pub struct Filter {
 /// One request as the journal keeps it, serialised for `GET /journal`.
 #[derive(Debug)]
 pub struct Record {
+    /// The entry's number, from 1 in the order recorded: the console's key for it.
+    id: u64,
     received: SystemTime,
     seen: Seen,
     trail: Trail,
@@ -217,6 +220,7 @@ pub struct Journal {
     details: bool,
     entries: Mutex<VecDeque<Arc<Record>>>,
     live: broadcast::Sender<Arc<Record>>,
+    recorded: AtomicU64,
 }
 
 impl Journal {
@@ -228,6 +232,7 @@ impl Journal {
             details: details && capacity > 0,
             entries: Mutex::new(VecDeque::with_capacity(capacity)),
             live: broadcast::channel(LIVE_BACKLOG).0,
+            recorded: AtomicU64::new(0),
         }
     }
 
@@ -260,6 +265,7 @@ impl Journal {
             return;
         }
         let entry = Arc::new(Record {
+            id: self.recorded.fetch_add(1, Ordering::Relaxed) + 1,
             received: entry.received,
             seen: Seen::from(&entry.head),
             trail: entry.trail,
@@ -326,7 +332,8 @@ pub(crate) fn rfc3339(at: SystemTime) -> String {
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let seen = &self.seen;
-        let mut map = serializer.serialize_map(Some(11 + usize::from(self.details.is_some())))?;
+        let mut map = serializer.serialize_map(Some(12 + usize::from(self.details.is_some())))?;
+        map.serialize_entry("id", &self.id)?;
         map.serialize_entry("received_at", &rfc3339(self.received))?;
         map.serialize_entry("trace_id", &seen.trace_id)?;
         map.serialize_entry("method", seen.method.as_str())?;

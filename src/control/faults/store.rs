@@ -34,15 +34,21 @@ pub struct Fault {
     pub origin: Origin,
     pub(super) rule: Rule,
     left: Option<AtomicU32>,
+    /// How many requests it has acted on, for `GET /faults` and the console.
+    fired: AtomicU64,
 }
 
 impl Fault {
     /// Takes one use; false when another request took the last one first.
     fn claim(&self) -> bool {
-        self.left.as_ref().is_none_or(|left| {
+        let claimed = self.left.as_ref().is_none_or(|left| {
             left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
                 .is_ok()
-        })
+        });
+        if claimed {
+            self.fired.fetch_add(1, Ordering::Relaxed);
+        }
+        claimed
     }
 
     fn spent(&self) -> bool {
@@ -55,7 +61,7 @@ impl Fault {
 impl Serialize for Fault {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(6))?;
+        let mut map = serializer.serialize_map(Some(7))?;
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("origin", &self.origin)?;
         map.serialize_entry("match", &self.rule.spec.matcher)?;
@@ -65,6 +71,7 @@ impl Serialize for Fault {
             "left",
             &self.left.as_ref().map(|l| l.load(Ordering::Acquire)),
         )?;
+        map.serialize_entry("fired", &self.fired.load(Ordering::Relaxed))?;
         map.end()
     }
 }
@@ -115,6 +122,7 @@ impl Faults {
             id: format!("fault-{n}"),
             origin,
             left: rule.spec.times.map(AtomicU32::new),
+            fired: AtomicU64::new(0),
             rule,
         })
     }
