@@ -155,11 +155,14 @@ pub struct RuleVerdict {
 }
 
 impl Details {
-    /// Copies headers under the data-handling rule, leaving `Authorization` out.
+    /// Copies headers under the data-handling rule, leaving `Authorization` (and
+    /// `Proxy-Authorization`) out.
     pub fn headers(headers: &HeaderMap) -> Vec<(String, String)> {
         headers
             .iter()
-            .filter(|(name, _)| *name != http::header::AUTHORIZATION)
+            .filter(|(name, _)| {
+                *name != http::header::AUTHORIZATION && *name != http::header::PROXY_AUTHORIZATION
+            })
             .take(MAX_HEADERS)
             .map(|(name, value)| {
                 (
