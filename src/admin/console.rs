@@ -39,11 +39,11 @@ fn asset(text: &'static str, content_type: &'static str) -> Response<Body> {
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("content-security-policy", HeaderValue::from_static(POLICY));
     headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static(POLICY),
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
     );
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     response
 }

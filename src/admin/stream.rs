@@ -104,7 +104,11 @@ impl Tickets {
         let mut issued = self.issued.lock().unwrap_or_else(PoisonError::into_inner);
         issued.retain(|_, at| now.duration_since(*at) < TICKET_LIFETIME);
         if issued.len() >= MAX_TICKETS {
-            if let Some(oldest) = issued.iter().min_by_key(|(_, at)| **at).map(|(t, _)| t.clone()) {
+            if let Some(oldest) = issued
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(t, _)| t.clone())
+            {
                 issued.remove(&oldest);
             }
         }

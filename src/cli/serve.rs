@@ -117,7 +117,11 @@ impl Server {
                 settings.backend_timeout,
             )?
             .with_provider_checks(settings.provider_checks)
-            .with_recording(settings.journal_size, settings.journal_details, settings.metrics)
+            .with_recording(
+                settings.journal_size,
+                settings.journal_details,
+                settings.metrics,
+            )
             .with_backend_body_timeout(settings.backend_body_timeout)
             .with_max_faults(settings.max_faults),
         );

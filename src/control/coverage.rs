@@ -127,7 +127,10 @@ impl Counts {
             interactions: sorted(self.interactions.iter().map(|(k, n)| (k, *n))),
             errors: sorted(self.errors.iter().map(|(k, n)| (k, *n))),
             statuses: sorted(self.statuses.iter().map(|(s, n)| {
-                (s.map_or_else(|| "dropped".to_owned(), |s| s.to_string()), *n)
+                (
+                    s.map_or_else(|| "dropped".to_owned(), |s| s.to_string()),
+                    *n,
+                )
             })),
             jwt_rules: sorted(self.jwt_rules.iter().map(|(k, n)| (k, *n))),
         }

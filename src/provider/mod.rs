@@ -172,7 +172,8 @@ pub fn inspect(policy: &Policy, request: &ProviderRequest, now: i64) -> Inspecti
         clock_skew: policy.clock_skew_s,
         key: request.endpoint.jwt.key.as_ref(),
     };
-    let token = jwt::check_authorization(request.headers.get(AUTHORIZATION), &expected, &mut findings);
+    let token =
+        jwt::check_authorization(request.headers.get(AUTHORIZATION), &expected, &mut findings);
     Inspection { findings, token }
 }
 

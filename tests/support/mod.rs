@@ -644,6 +644,7 @@ pub fn client_config(trust: &CertPaths, identity: Option<&CertPaths>) -> rustls:
 pub struct AdminClient {
     base: String,
     inner: HyperClient<HttpConnector, Full<Bytes>>,
+    token: Option<String>,
 }
 
 impl AdminClient {
@@ -651,7 +652,14 @@ impl AdminClient {
         Self {
             base: format!("http://{addr}"),
             inner: HyperClient::builder(TokioExecutor::new()).build_http(),
+            token: None,
         }
+    }
+
+    /// The same client sending `Authorization: Bearer <token>` (the `admin_token` setting).
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
     }
 
     /// Sends `method path` with an optional JSON body.
@@ -661,6 +669,9 @@ impl AdminClient {
             .uri(format!("{}{path}", self.base));
         if body.is_some() {
             builder = builder.header("content-type", "application/json");
+        }
+        if let Some(token) = &self.token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
         }
         let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
         let response = self

@@ -261,7 +261,7 @@ function tokenView(jwt) {
   }
   if (general.length) parts.push(el('h4', {}, 'Other rules broken'), general.map(ruleLine));
   else if (!jwt.rules.length) parts.push(el('p', { class: 'good' }, 'every JWT rule passed'));
-  return parts;
+  return parts.flat();
 }
 
 function showDetail(entry) {
@@ -284,7 +284,7 @@ function showDetail(entry) {
   const details = entry.details;
   if (details) {
     aside.append(el('h3', {}, 'Request headers'), el('p', { class: 'note' }, 'Authorization is never shown; its token is decoded below.'), headersTable(details.request_headers));
-    if (details.jwt) aside.append(el('h3', {}, 'Bearer token'), tokenView(details.jwt));
+    if (details.jwt) aside.append(el('h3', {}, 'JWT, decoded from Authorization'), ...tokenView(details.jwt));
     aside.append(el('h3', {}, 'Response headers'), headersTable(details.response_headers));
     if (details.outcome) aside.append(el('h3', {}, 'SSP error payload'), json(details.outcome));
   } else {
