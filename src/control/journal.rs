@@ -455,6 +455,51 @@ mod tests {
     }
 
     #[test]
+    fn a_subscriber_that_falls_behind_skips_what_it_missed() {
+        let journal = Journal::new(1, false);
+        let mut live = journal.subscribe();
+        for _ in 0..LIVE_BACKLOG + 10 {
+            journal.record(entry("t"));
+        }
+        assert!(matches!(
+            live.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(10))
+        ));
+        let next = live.try_recv().expect("the oldest still held");
+        assert_eq!(serde_json::to_value(&*next).unwrap()["id"], 11);
+    }
+
+    #[test]
+    fn details_keep_headers_without_authorization_and_only_when_asked() {
+        let request = request(&[
+            ("authorization", "Bearer secret.token."),
+            ("proxy-authorization", "Basic c2VjcmV0"),
+            ("x-patient", "nhs 9434765870"),
+        ]);
+        let details = || Details {
+            request_headers: Details::headers(request.headers()),
+            ..Details::default()
+        };
+        let kept = Journal::new(1, true);
+        kept.record(Entry {
+            details: Some(details()),
+            ..entry("t")
+        });
+        let v = serde_json::to_value(&*kept.recent(&Filter::default())[0]).unwrap();
+        assert_eq!(
+            v["details"]["request_headers"],
+            serde_json::json!([["x-patient", "nhs **********"]])
+        );
+        let dropped = Journal::new(1, false);
+        dropped.record(Entry {
+            details: Some(details()),
+            ..entry("t")
+        });
+        let v = serde_json::to_value(&*dropped.recent(&Filter::default())[0]).unwrap();
+        assert!(v.get("details").is_none());
+    }
+
+    #[test]
     fn off_keeps_nothing() {
         let journal = Journal::new(0, false);
         journal.record(entry("a"));
