@@ -77,7 +77,7 @@ def main():
     options = webdriver.ChromeOptions()
     options.binary_location = ENV["CHROMIUM"]
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1500,950"):
+                     "--disable-dev-shm-usage", "--window-size=1600,950"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(ENV["CHROMEDRIVER"]), options=options)
     wait = WebDriverWait(driver, 15)
@@ -159,6 +159,7 @@ def run(driver, wait, shots):
         send(headers={"Ssp-From": "100000000001"})
         send()
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rows tr")) >= 4)
+        driver.execute_script("document.querySelector('#detail ol.checks').scrollIntoView()")
         driver.save_screenshot(os.path.join(shots, "console.png"))
 
     # Make this fail: the next request of the same sender, receiver and interaction gets

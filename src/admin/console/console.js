@@ -126,6 +126,12 @@ function shown(entry, f) {
     && has(entry.error, f.error);
 }
 
+/** `HH:MM:SS.mmm` of an RFC 3339 time (UTC, as the journal keeps it). */
+function clock(at) {
+  const match = /T(\d\d:\d\d:\d\d)(\.\d{1,3})?/.exec(at || '');
+  return match ? match[1] + (match[2] || '') : at;
+}
+
 function row(entry) {
   const refused = entry.error || entry.status === null || entry.status >= 400;
   const tr = el('tr', {
@@ -133,8 +139,8 @@ function row(entry) {
     'data-id': entry.id,
     onclick: () => select(entry.id),
   },
-  el('td', {}, (entry.received_at || '').replace('T', ' ').replace(/\.\d+Z$/, 'Z')),
-  el('td', { class: 'trace' }, entry.trace_id || '—'),
+  el('td', { class: 'time', title: entry.received_at }, clock(entry.received_at)),
+  el('td', { class: 'trace', title: entry.trace_id || '' }, entry.trace_id || '—'),
   el('td', {}, party(entry.from_asid, state.consumers)),
   el('td', {}, party(entry.to_asid, state.providers)),
   el('td', {}, interactionName(entry.interaction)),
@@ -234,7 +240,7 @@ function json(value) {
 /** The decoded token: its header, then each claim with the rules that name it. */
 function tokenView(jwt) {
   const parts = [];
-  parts.push(el('h4', {}, 'JWT header'), jwt.header ? json(jwt.header) : el('p', { class: 'note' }, 'did not decode'));
+  parts.push(el('h4', {}, 'JWT header'), jwt.header ? el('pre', {}, JSON.stringify(jwt.header)) : el('p', { class: 'note' }, 'did not decode'));
   const byClaim = new Map();
   const general = [];
   for (const rule of jwt.rules) {
@@ -283,14 +289,15 @@ function showDetail(entry) {
     el('ol', { class: 'checks' }, entry.checks.map((c) => el('li', {}, el('code', {}, c.name), ' ', verdict(c.ok), c.detail ? ': ' : '', c.detail || ''))));
   const details = entry.details;
   if (details) {
-    aside.append(el('h3', {}, 'Request headers'), el('p', { class: 'note' }, 'Authorization is never shown; its token is decoded below.'), headersTable(details.request_headers));
     if (details.jwt) aside.append(el('h3', {}, 'JWT, decoded from Authorization'), ...tokenView(details.jwt));
+    if (details.outcome) aside.append(el('h3', {}, 'Error payload'), json(details.outcome));
+    aside.append(failForm(entry));
+    aside.append(el('h3', {}, 'Request headers'), el('p', { class: 'note' }, 'Authorization is never shown: its token is decoded above.'), headersTable(details.request_headers));
     aside.append(el('h3', {}, 'Response headers'), headersTable(details.response_headers));
-    if (details.outcome) aside.append(el('h3', {}, 'SSP error payload'), json(details.outcome));
   } else {
     aside.append(el('p', { class: 'note' }, 'Headers, the decoded JWT and the error payload are kept only when ssp-sim runs with journal_details = true (ssp-sim.toml or SSP_SIM_JOURNAL_DETAILS).'));
+    aside.append(failForm(entry));
   }
-  aside.append(failForm(entry));
 }
 
 /** "Make this fail": a fault for the same sender, receiver and interaction. */
