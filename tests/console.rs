@@ -365,3 +365,24 @@ async fn the_console_shows_requests_live_and_makes_the_next_one_fail() {
     assert!(stdout.contains("all console checks passed"), "{stdout}");
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn another_sites_page_cannot_use_the_admin_api() {
+    let backend = Backend::start().await;
+    let sim = Sim::for_backend(&backend).await;
+    let admin = sim.admin.expect("admin listens");
+    let client = HyperClient::builder(TokioExecutor::new()).build_http::<String>();
+    let post = |site: &'static str| {
+        Request::post(format!("http://{admin}/faults"))
+            .header("sec-fetch-site", site)
+            .body(r#"{"respond":{"drop":true}}"#.to_owned())
+            .expect("request")
+    };
+    for site in ["cross-site", "same-site"] {
+        let response = client.request(post(site)).await.expect("answers");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{site}");
+    }
+    let response = client.request(post("same-origin")).await.expect("answers");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    sim.stop().await;
+}

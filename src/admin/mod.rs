@@ -91,6 +91,14 @@ impl Admin {
     }
 
     async fn route(&self, request: Request<Incoming>) -> Response<Body> {
+        // A browser says when another site's page sends the request: with the console, a
+        // browser is on the admin API's machine, and no other page may add faults through it.
+        if cross_site(request.headers()) {
+            return json_response(
+                StatusCode::FORBIDDEN,
+                json!({"error": "the admin API refuses requests that another site's page sends (Sec-Fetch-Site); use the console at / or a tool such as curl"}),
+            );
+        }
         // The console's files hold no data: a browser must load them to be asked the token.
         if request.method() == Method::GET {
             if let Some(asset) = console::file(request.uri().path()) {
@@ -338,6 +346,14 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
             .zip(token.bytes())
             .fold(0, |diff, (a, b)| diff | (a ^ b))
             == 0
+}
+
+/// Whether a browser says another site's page sent the request (`Sec-Fetch-Site` other
+/// than `same-origin` or `none`; tools such as curl send no such header).
+fn cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v != "same-origin" && v != "none")
 }
 
 /// Whether the client asked for a page rather than JSON (a browser navigating).
