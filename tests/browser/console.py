@@ -200,6 +200,14 @@ def run(driver, wait, shots):
     if shots:
         driver.save_screenshot(os.path.join(shots, "coverage.png"))
 
+    # The mock SDS as loaded.
+    driver.find_element(By.CSS_SELECTOR, "nav [data-tab=sds]").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "sds-body"), ROOT))
+    sds = driver.find_element(By.ID, "sds-body").text
+    check("Test surgery" in sds and "Test consumer" in sds and "builtin:demo" in sds,
+          "the mock SDS shows consumers, providers, endpoints and backends")
+    check("not reloaded since start-up" in sds, "and that no reload has run yet")
+
     # Consumer text holding markup is text: a target, trace id and interaction ID with tags.
     # (hyper refuses a raw `<` in a request target, so the target carries it percent-encoded.)
     driver.find_element(By.CSS_SELECTOR, "nav [data-tab=requests]").click()
