@@ -252,7 +252,7 @@ impl Admin {
                 })).collect::<Vec<_>>(),
                 "errors": catalog.entries().iter().map(|e| json!({
                     "id": e.id, "status": e.status.as_u16(), "summary": e.summary,
-                    "source": match e.source { crate::config::errors::Source::Ssp => "ssp", crate::config::errors::Source::Provider => "provider" },
+                    "source": e.source.as_str(),
                 })).collect::<Vec<_>>(),
                 "journal_details": self.gateway.journal().details(),
                 "last_reload": self.reloader.last(),

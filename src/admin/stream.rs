@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use http_body_util::StreamBody;
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
 
-use crate::control::journal::Journal;
+use crate::control::journal::{Journal, Record};
 use crate::wire::body::{self, Body};
 
 /// How often an idle stream sends a comment, so proxies and browsers keep it open.
@@ -55,7 +55,7 @@ pub fn respond(journal: &Journal, stop: watch::Receiver<bool>) -> Response<Body>
 
 /// One open stream's state.
 struct Live {
-    entries: broadcast::Receiver<std::sync::Arc<crate::control::journal::Record>>,
+    entries: broadcast::Receiver<Arc<Record>>,
     stop: watch::Receiver<bool>,
     tick: tokio::time::Interval,
     opened: bool,

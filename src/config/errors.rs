@@ -30,6 +30,16 @@ pub enum Source {
     Provider,
 }
 
+impl Source {
+    /// The name the catalogue files write (`ssp`, `provider`), as the admin API shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Ssp => "ssp",
+            Source::Provider => "provider",
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEntry {

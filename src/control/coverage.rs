@@ -248,7 +248,7 @@ pub fn report(snapshot: &Snapshot, catalog: &ErrorCatalog, registry: &Registry) 
             json!({
                 "id": e.id,
                 "status": e.status.as_u16(),
-                "source": match e.source { Source::Ssp => "ssp", Source::Provider => "provider" },
+                "source": e.source.as_str(),
             })
         })
         .collect();
