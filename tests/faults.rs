@@ -121,6 +121,29 @@ async fn error_communicating_fault_is_indistinguishable_from_an_unreachable_back
 }
 
 #[tokio::test]
+async fn gateway_timeout_fault_answers_the_504_where_the_backend_would_be_called() {
+    let (sim, backend) = sim_with_backend().await;
+    sim.admin_client()
+        .add_fault(json!({"respond": {"error": "gateway-timeout"}, "times": 1}))
+        .await;
+    let client = sim.client();
+    // At the backend stage: a request the SSP refuses is refused, and leaves the fault armed.
+    let refused = client
+        .send(Call::metadata().header("Ssp-From", "100000000001"))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let faulted = client.send(Call::metadata()).await;
+    assert_eq!(faulted.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(faulted.json()["issue"][0]["code"], "transient");
+    assert_eq!(
+        faulted.display(),
+        format!("GATEWAY_TIMEOUT_FROM_ENDPOINT_URL_{ROOT}/metadata")
+    );
+    assert!(backend.requests().is_empty());
+    sim.stop().await;
+}
+
+#[tokio::test]
 async fn delay_fault_waits_then_forwards_for_the_given_number_of_times() {
     let (sim, backend) = sim_with_backend().await;
     let admin = sim.admin_client();

@@ -83,8 +83,10 @@ pub mod ids {
         METHOD_NOT_ALLOWED = "method-not-allowed",
         /// 415, check 9.
         UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type",
-        /// 502, check 11: the backend could not be used.
+        /// 502, check 11: the backend could not be reached or sent a broken response.
         ERROR_COMMUNICATING = "error-communicating",
+        /// 504, check 11: the backend did not answer within the backend timeout.
+        GATEWAY_TIMEOUT = "gateway-timeout",
         /// 400 BAD_REQUEST.
         BAD_REQUEST = "bad-request",
         /// 500 INTERNAL_SERVER_ERROR.

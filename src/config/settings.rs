@@ -85,7 +85,7 @@ pub struct Settings {
     pub admin_listen: Option<SocketAddr>,
     /// How log lines are written.
     pub log_format: LogFormat,
-    /// How long a backend may take to answer before the request gets 502 `error-communicating`.
+    /// How long a backend may take to answer before the request gets 504 `gateway-timeout`.
     pub backend_timeout: Duration,
     /// How long a client has to send its request headers; also the keep-alive idle timeout.
     pub header_timeout: Duration,

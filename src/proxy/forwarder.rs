@@ -32,8 +32,9 @@ use crate::wire::body::{self, Body, BoxError, RequestBody};
 /// A pooled HTTP/HTTPS client; cheap to clone (the pool is shared).
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
-/// Why a request could not be forwarded: the backend's failures answer 502
-/// `error-communicating`, a consumer's own unreadable body 400 `bad-request`.
+/// Why a request could not be forwarded: a backend that does not answer in time gets 504
+/// `gateway-timeout`, its other failures 502 `error-communicating`, a consumer's own
+/// unreadable body 400 `bad-request`.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
     /// The backend did not answer within the backend timeout.
@@ -60,15 +61,18 @@ impl ForwardError {
         !matches!(self, ForwardError::ConsumerBody(_))
     }
 
-    /// The answer for the consumer: `bad-request` for its own body, else
-    /// `error-communicating` for `target_url`, the reason in the diagnostics.
+    /// The answer for the consumer: `bad-request` for its own body, `gateway-timeout` (the
+    /// SSP guide's 504) for a backend too slow to answer, else `error-communicating`, each for
+    /// `target_url` with the reason in the diagnostics.
     pub fn rejection(&self, target_url: &str) -> Rejection {
-        match self {
-            ForwardError::ConsumerBody(_) => Rejection::bad_request(self.to_string()),
-            _ => Rejection::new(ids::ERROR_COMMUNICATING)
-                .with(Placeholder::TargetUrl, target_url)
-                .with(Placeholder::Diagnostics, self.to_string()),
-        }
+        let error = match self {
+            ForwardError::ConsumerBody(_) => return Rejection::bad_request(self.to_string()),
+            ForwardError::Timeout(_) => ids::GATEWAY_TIMEOUT,
+            _ => ids::ERROR_COMMUNICATING,
+        };
+        Rejection::new(error)
+            .with(Placeholder::TargetUrl, target_url)
+            .with(Placeholder::Diagnostics, self.to_string())
     }
 }
 

@@ -18,6 +18,10 @@ use crate::config::rejection::ids;
 /// for a connect error), so an injected `error-communicating` cannot be told apart from it.
 pub const CONNECT_FAILURE: &str = "client error (Connect)";
 
+/// The SSP errors that arise where the SSP calls the provider, not in its own checks: a fault
+/// answering with one acts at [`Stage::Backend`].
+const BACKEND_ERRORS: [&str; 2] = [ids::ERROR_COMMUNICATING, ids::GATEWAY_TIMEOUT];
+
 /// The longest delay a rule may ask for.
 const MAX_DELAY: Duration = Duration::from_secs(600);
 
@@ -108,7 +112,7 @@ pub enum Stage {
     Spine,
     /// After every check passed, where the SSP would call the provider: delays (then the
     /// request goes on to the backend), dropped connections, given answers, provider errors
-    /// and `error-communicating`.
+    /// and `error-communicating` or `gateway-timeout`.
     Backend,
 }
 
@@ -161,7 +165,7 @@ impl FaultSpec {
             (Some(matcher), Some(action)) if problems.is_empty() => {
                 let stage = match &action {
                     Action::Reject { error, .. }
-                        if error != ids::ERROR_COMMUNICATING
+                        if !BACKEND_ERRORS.contains(&error.as_str())
                             && catalog.get(error).is_some_and(|e| e.source == Source::Ssp) =>
                     {
                         Stage::Spine
@@ -381,6 +385,10 @@ respond = { error = "no-such-error" }
         );
         assert_eq!(
             stage(r#"{"respond":{"error":"error-communicating"}}"#),
+            Stage::Backend
+        );
+        assert_eq!(
+            stage(r#"{"respond":{"error":"gateway-timeout"}}"#),
             Stage::Backend
         );
         assert_eq!(
