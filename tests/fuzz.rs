@@ -146,7 +146,12 @@ proptest! {
                 prop_assert!(ssp.to.as_str().bytes().all(|b| b.is_ascii_digit()));
             }
             Err(rejection) => {
-                prop_assert_eq!(&rejection.error, ids::BAD_REQUEST);
+                // 400 for a missing or malformed header; the SSP's 415 when only the
+                // interaction ID is unknown.
+                let only_interaction = declared.is_none()
+                    && spine::headers::parse(&headers, Some(data().interactions.get(METADATA).unwrap().key)).is_ok();
+                let expected = if only_interaction { ids::UNSUPPORTED_MEDIA_TYPE } else { ids::BAD_REQUEST };
+                prop_assert_eq!(&rejection.error, expected);
                 let diagnostics = rejection.value(Placeholder::Diagnostics).unwrap_or("");
                 prop_assert!(diagnostics.chars().count() < 2000, "{} chars", diagnostics.len());
             }

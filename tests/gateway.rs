@@ -113,7 +113,9 @@ async fn header_check_names_each_missing_or_malformed_header() {
             "Ssp-To header must be an ASID",
         ),
         (
-            Call::metadata().header("Ssp-InteractionID", "urn:nope"),
+            Call::metadata()
+                .without("Ssp-From")
+                .header("Ssp-InteractionID", "urn:nope"),
             "Ssp-InteractionID header `urn:nope`",
         ),
     ] {
@@ -126,6 +128,27 @@ async fn header_check_names_each_missing_or_malformed_header() {
             reply.diagnostics()
         );
     }
+    assert!(backend.requests().is_empty());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_interaction_id_gets_the_ssps_415_with_the_reason_in_a_header() {
+    let (sim, backend) = sim_with_backend().await;
+    let reply = sim
+        .client()
+        .send(Call::metadata().header("Ssp-InteractionID", "InvalidInteractionid"))
+        .await;
+    assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(reply.display(), "Unsupported_Media_Type");
+    assert_eq!(reply.diagnostics(), "Unsupported_Media_Type");
+    assert!(
+        reply
+            .header("ssp-sim-diagnostics")
+            .contains("`InvalidInteractionid` is not a GP Connect interaction ID"),
+        "{:?}",
+        reply.headers
+    );
     assert!(backend.requests().is_empty());
     sim.stop().await;
 }

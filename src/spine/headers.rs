@@ -3,7 +3,7 @@
 use http::HeaderMap;
 
 use crate::config::interactions::{Interaction, InteractionKey, Interactions};
-use crate::config::rejection::Rejection;
+use crate::config::rejection::{ids, Placeholder, Rejection};
 use crate::config::routes::Asid;
 use crate::wire::echo;
 
@@ -38,9 +38,11 @@ pub fn declared<'i>(
 /// - Reads: `Ssp-TraceID` (a UUID), `Ssp-From` and `Ssp-To` (ASIDs: digits), and
 ///   `Ssp-InteractionID`, through `declared`: what [`declared()`] found for it in the catalogue.
 /// - Hands on: the [`SspHeaders`], for checks 5 to 7 and the trail.
-/// - Refuses: a missing, non-ASCII or malformed header, or an interaction ID the catalogue does
-///   not hold, with 400 [`bad-request`](crate::config::rejection::ids::BAD_REQUEST); the
-///   `diagnostics` name every bad header, not only the first.
+/// - Refuses: a missing, non-ASCII or malformed header with 400
+///   [`bad-request`](ids::BAD_REQUEST), the `diagnostics` naming every bad header (an unknown
+///   interaction ID among them); well-formed headers whose interaction ID the catalogue does not
+///   hold with the SSP's 415 [`unsupported-media-type`](ids::UNSUPPORTED_MEDIA_TYPE), as the
+///   real SSP answers it (provider-testing#178), the reason in the diagnostics.
 pub fn parse(
     headers: &HeaderMap,
     declared: Option<InteractionKey>,
@@ -86,10 +88,11 @@ pub fn parse(
     };
     let from = asid("Ssp-From", from);
     let to = asid("Ssp-To", to);
+    let mut unknown = None;
     let interaction = interaction.and_then(|id| match declared {
         Some(key) => Some(key),
         None => {
-            problems.push(format!(
+            unknown = Some(format!(
                 "Ssp-InteractionID header `{}` is not a GP Connect interaction ID (e.g. urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1)",
                 echo::clean(id, echo::SHORT)
             ));
@@ -102,7 +105,13 @@ pub fn parse(
             to,
             interaction,
         }),
-        _ => Err(Rejection::bad_request(problems.join("; "))),
+        // Only the interaction is unknown: the SSP answers its 415 (provider-testing#178).
+        _ if problems.is_empty() => Err(Rejection::new(ids::UNSUPPORTED_MEDIA_TYPE)
+            .with(Placeholder::Diagnostics, unknown.unwrap_or_default())),
+        _ => {
+            problems.extend(unknown);
+            Err(Rejection::bad_request(problems.join("; ")))
+        }
     }
 }
 
@@ -119,7 +128,6 @@ fn display(name: &str) -> &'static str {
 mod tests {
     use super::*;
     use crate::config::interactions::EMBEDDED;
-    use crate::config::rejection::Placeholder;
     use crate::spine::test_headers::headers;
 
     fn catalog() -> Interactions {
@@ -159,5 +167,22 @@ mod tests {
         assert!(d.contains("Ssp-From header must be an ASID"), "{d}");
         assert!(d.contains("Ssp-To header is missing"), "{d}");
         assert!(d.contains("Ssp-InteractionID header `urn:x`"), "{d}");
+    }
+
+    #[test]
+    fn an_unknown_interaction_alone_is_the_ssps_415() {
+        let h = headers(&[
+            ("ssp-traceid", "5a7a1f1e-2b8a-4f4c-9a0e-3c2f1d0b9e71"),
+            ("ssp-from", "200000000359"),
+            ("ssp-to", "918999198738"),
+            ("ssp-interactionid", "InvalidInteractionid"),
+        ]);
+        let err = check(&h).unwrap_err();
+        assert_eq!(err.error, ids::UNSUPPORTED_MEDIA_TYPE);
+        let d = err.value(Placeholder::Diagnostics).unwrap();
+        assert!(
+            d.contains("`InvalidInteractionid` is not a GP Connect"),
+            "{d}"
+        );
     }
 }
