@@ -153,6 +153,91 @@ async fn an_unknown_interaction_id_gets_the_ssps_415_with_the_reason_in_a_header
     sim.stop().await;
 }
 
+/// What a browser sends before a cross-origin GP Connect call: no SSP headers, only the
+/// method and header names it means to use.
+fn preflight(target: &str) -> Call {
+    let mut call = Call::new(Method::OPTIONS, target, METADATA);
+    call.headers.clear();
+    call.header("Origin", "https://consumer.example.org")
+        .header("Access-Control-Request-Method", "GET")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,ssp-from,ssp-interactionid,ssp-to,ssp-traceid",
+        )
+}
+
+#[tokio::test]
+async fn a_cors_preflight_for_a_registered_endpoint_succeeds() {
+    let (sim, backend) = sim_with_backend().await;
+    let client = sim.client();
+    let reply = client.send(preflight(&format!("{ROOT}/metadata"))).await;
+    assert!(reply.status.is_success(), "{}", reply.status);
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        "https://consumer.example.org"
+    );
+    assert!(reply.header("access-control-allow-methods").contains("GET"));
+    let allowed = reply
+        .header("access-control-allow-headers")
+        .to_ascii_lowercase();
+    for name in [
+        "ssp-traceid",
+        "ssp-from",
+        "ssp-to",
+        "ssp-interactionid",
+        "authorization",
+    ] {
+        assert!(allowed.contains(name), "{allowed} lacks {name}");
+    }
+    assert!(
+        reply
+            .header("access-control-max-age")
+            .parse::<u32>()
+            .unwrap()
+            > 0
+    );
+    // Below another registered endpoint too; an unregistered target is still check 2's 405.
+    let other = client
+        .send(preflight(
+            "https://second.example.nhs.uk/B82617/STU3/1/gpconnect/Patient/1",
+        ))
+        .await;
+    assert!(other.status.is_success(), "{}", other.status);
+    let unregistered = client
+        .send(preflight(
+            "https://elsewhere.example.nhs.uk/gpconnect/metadata",
+        ))
+        .await;
+    assert_eq!(unregistered.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(backend.requests().is_empty());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn responses_to_a_request_with_an_origin_allow_that_origin() {
+    let (sim, _backend) = sim_with_backend().await;
+    let client = sim.client();
+    let origin = "https://consumer.example.org";
+    let ok = client.send(Call::metadata().header("Origin", origin)).await;
+    ok.assert_status(StatusCode::OK);
+    assert_eq!(ok.header("access-control-allow-origin"), origin);
+    assert!(ok
+        .header("access-control-expose-headers")
+        .contains("Ssp-Sim-Diagnostics"));
+    let refused = client
+        .send(
+            Call::metadata()
+                .header("Origin", origin)
+                .header("Ssp-From", "100000000001"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.header("access-control-allow-origin"), origin);
+    let without = client.send(Call::metadata()).await;
+    assert!(without.headers.get("access-control-allow-origin").is_none());
+    sim.stop().await;
+}
+
 #[tokio::test]
 async fn sender_check_refuses_an_unknown_or_unauthorised_asid() {
     let (sim, _backend) = sim_with_backend().await;

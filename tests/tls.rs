@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::StatusCode;
+use http::{Method, StatusCode};
 use ssp_sim::config::settings::ClientAuth;
 use ssp_sim::config::settings::Overrides;
 use support::*;
@@ -229,7 +229,42 @@ async fn the_plain_http_listener_runs_the_same_checks() {
     tcp.read_to_string(&mut text).await.unwrap();
     assert!(text.starts_with("HTTP/1.1 403"), "{text}");
     assert!(text.contains("ASID_CHECK_FAILED_MESSAGESENDER_100000000001"));
+    // HSTS belongs to the TLS listener only (a browser ignores it over plain HTTP).
+    assert!(
+        !text
+            .to_ascii_lowercase()
+            .contains("strict-transport-security"),
+        "{text}"
+    );
     assert!(backend.requests().is_empty());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_on_the_tls_listener_carries_hsts() {
+    let (sim, _backend) = sim(None).await;
+    let client = sim.client();
+    let forwarded = client.send(Call::metadata()).await;
+    let refused = client
+        .send(Call::metadata().header("Ssp-From", "100000000001"))
+        .await;
+    let directory = client
+        .send(Call::new(
+            Method::GET,
+            "spine-directory/FHIR/R4/Device",
+            METADATA,
+        ))
+        .await;
+    for reply in [forwarded, refused, directory] {
+        assert!(
+            reply
+                .header("strict-transport-security")
+                .starts_with("max-age="),
+            "{} {:?}",
+            reply.status,
+            reply.headers
+        );
+    }
     sim.stop().await;
 }
 

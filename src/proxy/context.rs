@@ -4,6 +4,8 @@
 
 use std::time::{Instant, SystemTime};
 
+use http::HeaderValue;
+
 use crate::config::interactions::Interaction;
 use crate::config::rejection::Rejection;
 use crate::control::journal::{Details, Head};
@@ -38,6 +40,8 @@ pub struct Context<'r> {
     pub broken: Vec<&'static str>,
     /// What the journal keeps beside the entry, when `journal_details` is on.
     pub details: Option<Details>,
+    /// The request's `Origin`, which the answer allows (CORS).
+    pub origin: Option<HeaderValue>,
 }
 
 impl<'r> Context<'r> {
@@ -60,6 +64,7 @@ impl<'r> Context<'r> {
             warnings: Warnings::default(),
             broken: Vec::new(),
             details: None,
+            origin: None,
         }
     }
 

@@ -186,6 +186,11 @@ impl Gateway {
         if directory::serves(request.uri()) {
             return Ok(self.directory(ctx, &request));
         }
+        // A browser's CORS preflight carries no SSP headers: answered before the checks.
+        if let Some(answer) = spine::browser::preflight(request.method(), request.uri(), registry) {
+            ctx.trail.note("preflight", true, "CORS preflight answered");
+            return Ok(answer);
+        }
         // Checks 2-4: what the request is.
         ctx.check("method", spine::method::check(request.method()))?;
         let target = ctx.check("target", spine::target::parse(request.uri()))?;
@@ -418,6 +423,7 @@ impl Gateway {
         };
         if let Ok(response) = &mut answer {
             ctx.warnings.apply(response.headers_mut());
+            spine::browser::finish(ctx.origin.take(), ctx.peer.tls, response.headers_mut());
             if let Some(details) = &mut ctx.details {
                 details.response_headers = Details::headers(response.headers());
             }
@@ -505,6 +511,7 @@ impl Handler for Gateway {
         );
         let declared = spine::headers::declared(request.headers(), &routes.registry.interactions);
         let mut ctx = Context::new(&routes, peer, head, declared);
+        ctx.origin = spine::browser::origin(request.headers());
         if self.journal.details() {
             ctx.details = Some(Details {
                 request_headers: Details::headers(request.headers()),

@@ -17,9 +17,13 @@
 //! | 8 | [`endpoint`] | the target URL against the registered service root | 400 `endpoint-varies` |
 //! | 9 | [`media_type`] | `Content-Type`, `Accept`, `_format` | 415 `unsupported-media-type` |
 //!
+//! Beside the checks, [`browser`] answers CORS preflights and adds the CORS and HSTS headers
+//! every response carries.
+//!
 //! Check 10 (what a provider checks) is [`crate::provider`]; check 11 (forwarding) is
 //! [`crate::proxy::forwarder`].
 
+pub mod browser;
 pub mod endpoint;
 pub mod fot;
 pub mod headers;
