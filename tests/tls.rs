@@ -160,19 +160,43 @@ async fn no_client_auth_serves_anyone() {
     sim.stop().await;
 }
 
-#[tokio::test]
-async fn only_tls_1_2_and_1_3_with_aes_gcm_are_offered() {
-    let (sim, _backend) = sim(None).await;
-    // TLS 1.2 alone works.
-    let tls12 = rustls::ClientConfig::builder_with_provider(ssp_sim::proxy::tls::provider())
-        .with_protocol_versions(&[&rustls::version::TLS12])
+/// A client config presenting `sim`'s consumer certificate over exactly `versions`.
+fn client_over(
+    sim: &Sim,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(ssp_sim::proxy::tls::provider())
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(ssp_sim::config::pem::load_roots(&sim.pki.paths.ca()).unwrap())
         .with_client_auth_cert(
             ssp_sim::config::pem::load_certs(&sim.pki.paths.client()).unwrap(),
             ssp_sim::config::pem::load_key(&sim.pki.paths.client_key()).unwrap(),
         )
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tls_1_2_only_by_default_as_the_spec_mandates() {
+    let (sim, _backend) = sim(None).await;
+    let tls12 = client_over(&sim, &[&rustls::version::TLS12]);
+    assert!(handshake(sim.addr, tls12).await.is_ok());
+    let tls13 = client_over(&sim, &[&rustls::version::TLS13]);
+    assert!(handshake(sim.addr, tls13).await.is_err());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn tls_versions_1_2_1_3_also_accepts_a_tls_1_3_only_client_with_aes_gcm() {
+    let backend = Backend::start().await;
+    let overrides = Overrides {
+        tls_versions: Some("1.2, 1.3".into()),
+        ..Default::default()
+    };
+    let sim = Sim::start_with(&routes(&backend.url()), overrides).await;
+    let tls13 = client_over(&sim, &[&rustls::version::TLS13]);
+    assert!(handshake(sim.addr, tls13).await.is_ok());
+    let tls12 = client_over(&sim, &[&rustls::version::TLS12]);
     assert!(handshake(sim.addr, tls12).await.is_ok());
     // A client offering only ChaCha20 is refused.
     let chacha = rustls::crypto::CryptoProvider {

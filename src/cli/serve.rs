@@ -100,6 +100,7 @@ impl Server {
         let tls = TlsAcceptor::from(tls::server_config(
             &certs.server_files(),
             settings.client_auth,
+            settings.tls_versions,
         )?);
         let clients = Clients::new(Some(&certs.ca()))?;
         let routes = RoutesSource::resolve(settings.routes.as_deref());

@@ -24,6 +24,39 @@ pub enum ClientAuth {
     None,
 }
 
+/// The TLS versions the HTTPS listener offers (`tls_versions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsVersions {
+    /// TLS 1.2, which the GP Connect security page mandates (*"suppliers SHALL use TLS1.2"*).
+    pub tls12: bool,
+    /// TLS 1.3, which Spine's SSP did not offer.
+    pub tls13: bool,
+}
+
+impl TlsVersions {
+    /// What Spine offers: TLS 1.2 only.
+    pub const SPINE: TlsVersions = TlsVersions {
+        tls12: true,
+        tls13: false,
+    };
+
+    /// Reads a comma-separated list of `1.2` and `1.3`; `None` for anything else or nothing.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut versions = TlsVersions {
+            tls12: false,
+            tls13: false,
+        };
+        for version in text.split(',').map(str::trim) {
+            match version {
+                "1.2" => versions.tls12 = true,
+                "1.3" => versions.tls13 = true,
+                _ => return None,
+            }
+        }
+        Some(versions)
+    }
+}
+
 /// How many faults may be installed at once unless `max_faults` says otherwise.
 pub const DEFAULT_MAX_FAULTS: usize = 1000;
 
@@ -52,6 +85,7 @@ struct Raw {
     admin_listen: String,
     log_format: LogFormat,
     backend_timeout_ms: u64,
+    tls_versions: String,
     header_timeout_ms: u64,
     max_connections: usize,
     max_handshakes: usize,
@@ -87,6 +121,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// How long a backend may take to answer before the request gets 504 `gateway-timeout`.
     pub backend_timeout: Duration,
+    /// The TLS versions the HTTPS listener offers.
+    pub tls_versions: TlsVersions,
     /// How long a client has to send its request headers; also the keep-alive idle timeout.
     pub header_timeout: Duration,
     /// Established client sessions open at once, per listener.
@@ -135,6 +171,8 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     /// `--backend-timeout-ms`, in milliseconds.
     pub backend_timeout_ms: Option<u64>,
+    /// `--tls-versions`, unparsed: validation names the flag when it is wrong.
+    pub tls_versions: Option<String>,
     /// `--jwt-mode`.
     pub jwt_mode: Option<JwtMode>,
     /// `--jwt-clock-skew-s`, in seconds.
@@ -170,6 +208,7 @@ impl Settings {
                 .set_default("admin_listen", "127.0.0.1:8444")?
                 .set_default("log_format", "text")?
                 .set_default("backend_timeout_ms", 30_000)?
+                .set_default("tls_versions", "1.2")?
                 .set_default("header_timeout_ms", 30_000)?
                 .set_default("max_connections", 4096)?
                 .set_default("max_handshakes", 256)?
@@ -191,6 +230,7 @@ impl Settings {
                 .set_override_option("admin_listen", flags.admin_listen.clone())?
                 .set_override_option("log_format", flags.log_format.map(|c| format!("{c:?}").to_lowercase()))?
                 .set_override_option("backend_timeout_ms", flags.backend_timeout_ms)?
+                .set_override_option("tls_versions", flags.tls_versions.clone())?
                 .set_override_option("jwt_mode", flags.jwt_mode.map(|m| format!("{m:?}").to_lowercase()))?
                 .set_override_option("jwt_clock_skew_s", flags.jwt_clock_skew_s)?
                 .set_override_option("journal_size", flags.journal_size.map(|n| n as u64))?
@@ -255,6 +295,18 @@ impl Settings {
             "off" => None,
             text => addr("admin_listen", text),
         };
+        let tls_versions = TlsVersions::parse(&raw.tls_versions);
+        if tls_versions.is_none() {
+            problems.push(Problem {
+                file: shown.to_owned(),
+                line: None,
+                key: Some("tls_versions".into()),
+                message: format!(
+                    "`{}` is not a list of TLS versions ssp-sim offers; write \"1.2\" (what GP Connect mandates, the default) or \"1.2,1.3\" (flag --tls-versions, variable SSP_SIM_TLS_VERSIONS)",
+                    raw.tls_versions
+                ),
+            });
+        }
         // Faults and reloads change what the simulator answers: beyond this machine, only
         // someone holding the token may use them.
         if admin_listen.is_some_and(|a| !a.ip().is_loopback()) && raw.admin_token.is_none() {
@@ -288,8 +340,8 @@ impl Settings {
                 });
             }
         }
-        match listen {
-            Some(listen) if problems.is_empty() => Ok(Self {
+        match (listen, tls_versions) {
+            (Some(listen), Some(tls_versions)) if problems.is_empty() => Ok(Self {
                 routes: raw.routes,
                 certs: raw.certs,
                 listen,
@@ -298,6 +350,7 @@ impl Settings {
                 admin_listen,
                 log_format: raw.log_format,
                 backend_timeout: Duration::from_millis(raw.backend_timeout_ms),
+                tls_versions,
                 header_timeout: Duration::from_millis(raw.header_timeout_ms),
                 max_connections: raw.max_connections,
                 max_handshakes: raw.max_handshakes,
@@ -396,6 +449,26 @@ mod tests {
                 clock_skew_s: 5
             }
         );
+    }
+
+    #[test]
+    fn tls_versions_default_to_1_2_and_a_bad_value_names_the_key_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "");
+        let s = Settings::load(Some(&file), HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(s.tls_versions, TlsVersions::SPINE);
+        let vars = env(&[("SSP_SIM_TLS_VERSIONS", "1.2,1.3")]);
+        let s = Settings::load(Some(&file), vars, &Overrides::default()).unwrap();
+        assert!(s.tls_versions.tls12 && s.tls_versions.tls13);
+        let file = write(&dir, "tls_versions = \"1.1,1.2\"\n");
+        let err = Settings::load(Some(&file), HashMap::new(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tls_versions: `1.1,1.2` is not a list of TLS versions"),
+            "{err}"
+        );
+        assert!(err.contains("write \"1.2\""), "{err}");
     }
 
     #[test]

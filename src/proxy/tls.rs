@@ -6,7 +6,8 @@
 //!
 //! The crypto provider is *ring*: it builds with only a C compiler, and quickly on small
 //! machines. Suites are limited to what GP Connect allows: ECDHE with AES-GCM (TLS 1.2)
-//! and the AES-GCM suites of TLS 1.3.
+//! and the AES-GCM suites of TLS 1.3; the listener offers TLS 1.3 only when `tls_versions`
+//! asks for it, as Spine offers TLS 1.2 alone.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use x509_cert::ext::pkix::KeyUsage;
 use x509_cert::Certificate;
 
 use crate::config::pem::{load_certs, load_key, load_roots, PemError};
-use crate::config::settings::ClientAuth;
+use crate::config::settings::{ClientAuth, TlsVersions};
 
 /// Reading or using TLS material failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,14 +90,22 @@ pub struct ServerFiles {
     pub key: PathBuf,
 }
 
-/// The listener's TLS config.
+/// The listener's TLS config, offering `versions`.
 pub fn server_config(
     files: &ServerFiles,
     client_auth: ClientAuth,
+    versions: TlsVersions,
 ) -> Result<Arc<ServerConfig>, TlsError> {
+    let offered: Vec<&'static rustls::SupportedProtocolVersion> = [
+        (versions.tls13, &rustls::version::TLS13),
+        (versions.tls12, &rustls::version::TLS12),
+    ]
+    .into_iter()
+    .filter_map(|(on, version)| on.then_some(version))
+    .collect();
     let builder = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .expect("the ring provider supports TLS 1.2 and 1.3");
+        .with_protocol_versions(&offered)
+        .expect("the ring provider supports TLS 1.2 and 1.3, and settings offer at least one");
     let builder = match client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Required | ClientAuth::Optional => {
