@@ -117,7 +117,7 @@ fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
 
 fn certs(args: CertsArgs) -> ExitCode {
     let paths = CertPaths::new(&args.dir);
-    match paths.generate(&args.san, args.force) {
+    match paths.generate(&args.san, args.client_fqdn.as_deref(), args.force) {
         Ok(()) => {
             println!(
                 "wrote {}, {}, {}, {}, {}",

@@ -424,3 +424,105 @@ async fn a_stop_sent_before_the_server_runs_is_not_lost() {
         .await
         .expect("run returns at once when stopped before it began");
 }
+
+/// The standard routes with the test consumer bound to `fqdn` (check 5b).
+fn routes_binding_the_consumer_to(fqdn: &str, backend: &Backend) -> String {
+    routes(&backend.url()).replacen(
+        "may_send_to = [\"*\"]\n",
+        &format!("may_send_to = [\"*\"]\nfqdn = {fqdn:?}\n"),
+        1,
+    )
+}
+
+#[tokio::test]
+async fn a_consumer_bound_to_an_fqdn_needs_a_certificate_naming_it() {
+    let backend = Backend::start().await;
+    // The dev client certificate names consumer.ssp-sim.localhost.
+    let bound = Sim::start(&routes_binding_the_consumer_to(
+        "Consumer.SSP-sim.localhost",
+        &backend,
+    ))
+    .await;
+    bound
+        .client()
+        .send(Call::metadata())
+        .await
+        .assert_status(StatusCode::OK);
+    bound.stop().await;
+
+    let elsewhere = Sim::start(&routes_binding_the_consumer_to(
+        "gp-consumer.example.nhs.uk",
+        &backend,
+    ))
+    .await;
+    let reply = elsewhere.client().send(Call::metadata()).await;
+    reply.assert_status(StatusCode::FORBIDDEN);
+    assert_eq!(
+        reply.display(),
+        format!("ASID_CHECK_FAILED_MESSAGESENDER_{CONSUMER}")
+    );
+    let reason = reply.header("ssp-sim-diagnostics");
+    assert!(
+        reason.contains("names consumer.ssp-sim.localhost")
+            && reason.contains("gp-consumer.example.nhs.uk"),
+        "{reason}"
+    );
+    assert_eq!(backend.requests().len(), 1);
+    elsewhere.stop().await;
+}
+
+#[tokio::test]
+async fn certs_client_fqdn_makes_a_certificate_for_a_bound_consumer() {
+    let pki = Pki::written_by(|paths| {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_ssp-sim"))
+            .args(["certs", "--dir"])
+            .arg(&paths.dir)
+            .args(["--client-fqdn", "gp-consumer.example.nhs.uk"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    });
+    let backend = Backend::start().await;
+    let routes = routes_binding_the_consumer_to("gp-consumer.example.nhs.uk", &backend);
+    let sim = Sim::start_with_pki(&routes, Overrides::default(), pki).await;
+    sim.client()
+        .send(Call::metadata())
+        .await
+        .assert_status(StatusCode::OK);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_bound_consumer_without_a_certificate_is_refused_an_unbound_one_is_not() {
+    let backend = Backend::start().await;
+    let overrides = Overrides {
+        client_auth: Some(ClientAuth::Optional),
+        ..Default::default()
+    };
+    let routes = routes_binding_the_consumer_to("consumer.ssp-sim.localhost", &backend);
+    let sim = Sim::start_with(&routes, overrides).await;
+    let anonymous = Client::new(sim.addr, &sim.pki.paths, None);
+    let reply = anonymous.send(Call::metadata()).await;
+    reply.assert_status(StatusCode::FORBIDDEN);
+    assert!(
+        reply
+            .header("ssp-sim-diagnostics")
+            .contains("no client certificate was presented"),
+        "{:?}",
+        reply.headers
+    );
+    // The limited consumer of the standard routes has no fqdn: it is not bound.
+    let unbound = anonymous
+        .send(
+            Call::new(
+                http::Method::GET,
+                "https://second.example.nhs.uk/B82617/STU3/1/gpconnect/metadata",
+                METADATA,
+            )
+            .header("Ssp-From", "200000000360")
+            .header("Ssp-To", "918999198993"),
+        )
+        .await;
+    unbound.assert_status(StatusCode::OK);
+    sim.stop().await;
+}

@@ -11,6 +11,9 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 
+/// The host name the dev client certificate names unless `--client-fqdn` gives another.
+pub const DEFAULT_CLIENT_FQDN: &str = "consumer.ssp-sim.localhost";
+
 /// Certificate generation or loading failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
@@ -116,13 +119,19 @@ impl CertPaths {
                 missing: names(&missing),
             });
         }
-        self.generate(&[], true)?;
+        self.generate(&[], None, true)?;
         Ok(true)
     }
 
     /// Writes a fresh CA, server and client certificate. The server certificate names
-    /// localhost, 127.0.0.1 and ::1, plus `extra_sans`.
-    pub fn generate(&self, extra_sans: &[String], force: bool) -> Result<(), CertError> {
+    /// localhost, 127.0.0.1 and ::1, plus `extra_sans`; the client certificate names
+    /// `client_fqdn` (as its DNS name and common name), or `consumer.ssp-sim.localhost`.
+    pub fn generate(
+        &self,
+        extra_sans: &[String],
+        client_fqdn: Option<&str>,
+        force: bool,
+    ) -> Result<(), CertError> {
         if !force && self.all().iter().any(|p| p.exists()) {
             return Err(CertError::Exists {
                 dir: self.dir.display().to_string(),
@@ -151,10 +160,11 @@ impl CertPaths {
         let server_key = KeyPair::generate()?;
         let server = server_params.signed_by(&server_key, &ca)?;
 
-        // Spine issues consumer certificates to the endpoint FQDN; any name does here.
-        let mut client_params =
-            CertificateParams::new(vec!["consumer.ssp-sim.localhost".to_owned()])?;
-        client_params.distinguished_name = name("consumer.ssp-sim.localhost");
+        // Spine issues consumer certificates to the endpoint FQDN registered for the ASID; a
+        // consumer with an `fqdn` in routes.toml needs one naming it (check 5b).
+        let client_name = client_fqdn.unwrap_or(DEFAULT_CLIENT_FQDN);
+        let mut client_params = CertificateParams::new(vec![client_name.to_owned()])?;
+        client_params.distinguished_name = name(client_name);
         client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         // As NHS PKI issues them, and as the listener asks of every client certificate.
         client_params.key_usages = vec![
@@ -220,11 +230,11 @@ mod tests {
     fn generate_refuses_to_overwrite_without_force() {
         let dir = tempfile::tempdir().unwrap();
         let paths = CertPaths::new(dir.path());
-        paths.generate(&[], false).unwrap();
+        paths.generate(&[], None, false).unwrap();
         assert!(matches!(
-            paths.generate(&[], false),
+            paths.generate(&[], None, false),
             Err(CertError::Exists { .. })
         ));
-        paths.generate(&["ssp.test".into()], true).unwrap();
+        paths.generate(&["ssp.test".into()], None, true).unwrap();
     }
 }

@@ -120,6 +120,9 @@ pub struct CertsArgs {
     /// Extra server certificate names (DNS names or IP addresses); repeatable.
     #[arg(long, value_name = "NAME")]
     pub san: Vec<String>,
+    /// The host the client certificate names, to match a consumer's `fqdn` in routes.toml [default: consumer.ssp-sim.localhost].
+    #[arg(long, value_name = "NAME")]
+    pub client_fqdn: Option<String>,
 }
 
 /// The flags of `check`.

@@ -36,6 +36,9 @@ pub struct Consumer {
     pub interactions: InteractionSet,
     /// Receiver ASIDs it may address; `None` means any.
     pub may_send_to: Option<HashSet<Asid>>,
+    /// The host SDS registers for its ASID, which its client certificate must name (check
+    /// 5b); `None` leaves it unbound.
+    pub fqdn: Option<String>,
 }
 
 impl Consumer {
@@ -254,6 +257,18 @@ impl Registry {
                 OdsCode::parse,
                 ODS_CODE,
             );
+            let fqdn = c.fqdn.as_ref().and_then(|f| {
+                let name = f.get_ref();
+                let valid = !name.is_empty()
+                    && name.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    });
+                if !valid {
+                    p.at(f.span(), key("fqdn"), format!("`{name}` is not a host name; give the FQDN its client certificate names, e.g. \"gp-consumer.example.nhs.uk\" (no scheme, port or path)"));
+                }
+                valid.then(|| name.clone())
+            });
             if let (Some(asid), Some(ods_code)) = (asid, ods_code) {
                 consumers.insert(
                     asid.clone(),
@@ -263,6 +278,7 @@ impl Registry {
                         ods_code,
                         interactions: set,
                         may_send_to,
+                        fqdn,
                     },
                 );
             }
@@ -386,6 +402,7 @@ struct RawConsumer {
     ods_code: Spanned<String>,
     interactions: Spanned<Vec<String>>,
     may_send_to: Spanned<Vec<String>>,
+    fqdn: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -40,7 +40,7 @@ pub fn answer<B>(
     registry: &Registry,
     catalog: &ErrorCatalog,
     request: &Request<B>,
-    peer: Peer,
+    peer: &Peer,
 ) -> Response<Body> {
     let correlation = request.headers().get(CORRELATION_ID);
     let resource = request.uri().path()[BASE.len()..].trim_matches('/');

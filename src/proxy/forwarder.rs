@@ -27,6 +27,7 @@ use crate::config::problems::ConfigError;
 use crate::config::rejection::{ids, Placeholder, Rejection};
 use crate::config::routes::{HttpBackend, Registry};
 use crate::proxy::tls;
+use crate::spine::certificate::CertificateNames;
 use crate::wire::body::{self, Body, BoxError, RequestBody};
 
 /// A pooled HTTP/HTTPS client; cheap to clone (the pool is shared).
@@ -162,13 +163,15 @@ fn build(config: rustls::ClientConfig) -> HttpClient {
         .build(https)
 }
 
-/// How the consumer reached ssp-sim, for the forwarding headers.
-#[derive(Debug, Clone, Copy)]
+/// How the consumer reached ssp-sim: for the forwarding headers, HSTS and check 5b.
+#[derive(Debug, Clone)]
 pub struct Peer {
     /// The consumer's socket address; its IP goes into `X-Forwarded-For` and `Forwarded: for=`.
     pub addr: SocketAddr,
     /// Whether it came over TLS: `Forwarded: proto=https` rather than `http`.
     pub tls: bool,
+    /// The host names of the client certificate it presented, read once per connection.
+    pub certificate: Option<Arc<CertificateNames>>,
 }
 
 /// Sends the request to the backend: the service root replaced by the backend's base, the rest
@@ -178,7 +181,7 @@ pub async fn forward(
     backend: &HttpBackend,
     request: Request<RequestBody>,
     rest: &str,
-    peer: Peer,
+    peer: &Peer,
     timeouts: Timeouts,
 ) -> Result<Response<Body>, ForwardError> {
     let (mut parts, body) = request.into_parts();
@@ -365,7 +368,7 @@ const FORWARDING: [&str; 4] = [
 /// Sets `Forwarded` (RFC 7239) and `X-Forwarded-For` to the one hop we saw, replacing what the
 /// consumer sent. The consumer is the origin of a GP Connect call (its TLS session with its own
 /// client certificate ends here), so a chain it claims is unverifiable and is not passed on.
-fn set_forwarding(headers: &mut HeaderMap, peer: Peer, host: Option<&HeaderValue>) {
+fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, host: Option<&HeaderValue>) {
     for name in FORWARDING {
         headers.remove(name);
     }
@@ -450,10 +453,11 @@ mod tests {
         let peer = Peer {
             addr: "[::1]:5000".parse().unwrap(),
             tls: true,
+            certificate: None,
         };
         set_forwarding(
             &mut h,
-            peer,
+            &peer,
             Some(&HeaderValue::from_static("localhost:8443")),
         );
         assert_eq!(h["x-forwarded-for"], "::1");
@@ -466,10 +470,11 @@ mod tests {
         let peer = Peer {
             addr: "127.0.0.1:5000".parse().unwrap(),
             tls: false,
+            certificate: None,
         };
         set_forwarding(
             &mut h,
-            peer,
+            &peer,
             Some(&HeaderValue::from_static("a\";for=6.6.6.6")),
         );
         assert_eq!(h["forwarded"], "for=127.0.0.1;proto=http");

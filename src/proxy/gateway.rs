@@ -206,6 +206,11 @@ impl Gateway {
             .await?;
         // Checks 5-9: who may send what to whom, where, in which format.
         let consumer = ctx.check("sender", spine::sender::check(registry, &ssp))?;
+        let presented = ctx.peer.certificate.clone();
+        ctx.check(
+            "certificate",
+            spine::certificate::check(consumer, presented.as_deref()),
+        )?;
         let (provider, endpoint) = ctx.check("receiver", spine::receiver::check(registry, &ssp))?;
         ctx.check("fot", spine::fot::check(consumer, &ssp))?;
         let rest = ctx.check("endpoint", spine::endpoint::check(&target, endpoint))?;
@@ -229,7 +234,7 @@ impl Gateway {
 
     /// The mock SDS's FHIR API, served beside the SSP.
     fn directory<B>(&self, ctx: &mut Context<'_>, request: &Request<B>) -> Response<Body> {
-        let response = directory::answer(&ctx.routes.registry, &self.catalog, request, ctx.peer);
+        let response = directory::answer(&ctx.routes.registry, &self.catalog, request, &ctx.peer);
         let status = response.status();
         ctx.trail.note(
             "directory",
@@ -324,7 +329,7 @@ impl Gateway {
                     backend,
                     request,
                     rest,
-                    ctx.peer,
+                    &ctx.peer,
                     self.backend_timeouts,
                 )
                 .await

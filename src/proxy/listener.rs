@@ -30,6 +30,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::control::metrics::{Connections, Refusal};
 use crate::proxy::forwarder::Peer;
+use crate::spine::certificate::CertificateNames;
 use crate::wire::body::Body;
 
 /// Something that answers every request of a connection.
@@ -172,9 +173,10 @@ pub async fn serve<H: Handler>(
             }
         };
         let _ = stream.set_nodelay(true);
-        let peer = Peer {
+        let mut peer = Peer {
             addr,
             tls: tls.is_some(),
+            certificate: None,
         };
         let (handler, http, tls, slots, refusals) = (
             handler.clone(),
@@ -186,7 +188,6 @@ pub async fn serve<H: Handler>(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _open = handler.connections().map(Connections::hold);
-            let service = service_fn(|req| handler.clone().handle(req, peer));
             let stream = WriteTimeout::new(stream, limits.write_timeout);
             let result = match tls {
                 Some(acceptor) => {
@@ -219,12 +220,22 @@ pub async fn serve<H: Handler>(
                         return;
                     };
                     stream.get_mut().1.set_buffer_limit(Some(TLS_BUFFER));
+                    // Read once here, not per request: check 5b compares them with the sender.
+                    peer.certificate = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .and_then(|leaf| CertificateNames::from_der(leaf))
+                        .map(Arc::new);
+                    let service = service_fn(|req| handler.clone().handle(req, peer.clone()));
                     watcher
                         .watch(http.serve_connection(TokioIo::new(stream), service))
                         .await
                 }
                 None => {
                     let _slot = permit;
+                    let service = service_fn(|req| handler.clone().handle(req, peer.clone()));
                     watcher
                         .watch(http.serve_connection(TokioIo::new(stream), service))
                         .await

@@ -12,6 +12,7 @@
 //! | 3 | [`target`] | the absolute target URL in the path | 400 `bad-request` |
 //! | 4 | [`headers`] | `Ssp-TraceID`, `Ssp-From`, `Ssp-To`, `Ssp-InteractionID` | 400 `bad-request` |
 //! | 5 | [`sender`] | `Ssp-From` against the consumers | 403 `sender-asid-not-authorised` |
+//! | 5b | [`certificate`] | the client certificate's names against the consumer's `fqdn` | 403 `sender-asid-not-authorised` |
 //! | 6 | [`receiver`] | `Ssp-To` against the providers' endpoints | 403 `receiver-asid-not-authorised` |
 //! | 7 | [`fot`] | the sender's `may_send_to` | 403 `sender-to-receiver-not-authorised` |
 //! | 8 | [`endpoint`] | the target URL against the registered service root | 400 `endpoint-varies` |
@@ -24,6 +25,7 @@
 //! [`crate::proxy::forwarder`].
 
 pub mod browser;
+pub mod certificate;
 pub mod endpoint;
 pub mod fot;
 pub mod headers;

@@ -47,7 +47,7 @@ impl Pki {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let paths = CertPaths::new(dir.path());
-        paths.generate(&[], false).expect("certificates");
+        paths.generate(&[], None, false).expect("certificates");
         Self { _dir: dir, paths }
     }
 
