@@ -42,6 +42,7 @@ ods_code = "A1"
 interactions = ["foundations", "gardening"]
 may_send_to = ["*"]
 fqdn = "https://gp.example.nhs.uk"
+rate_limit = { requests = 0, per_seconds = 1 }
 
 [[provider]]
 name = "b"
@@ -80,9 +81,10 @@ party_key = "C1-1"
         "bad.toml:3: consumer[0].asid: `12x` is not an ASID",
         "bad.toml:5: consumer[0].interactions: `gardening` is neither",
         "bad.toml:7: consumer[0].fqdn: `https://gp.example.nhs.uk` is not a host name",
-        "bad.toml:16: provider[0].endpoint[0].service_root: `https://p.example/B1/STU3/1/gpconnect/` ends with `/`",
-        "bad.toml:17: provider[0].endpoint[0].backend: `ftp://x` is not a backend",
-        "bad.toml:23: provider[1].asid: ASID 918999198738 is already used by provider \"b\" (line 12)",
+        "bad.toml:8: consumer[0].rate_limit: requests and per_seconds must each be at least 1",
+        "bad.toml:17: provider[0].endpoint[0].service_root: `https://p.example/B1/STU3/1/gpconnect/` ends with `/`",
+        "bad.toml:18: provider[0].endpoint[0].backend: `ftp://x` is not a backend",
+        "bad.toml:24: provider[1].asid: ASID 918999198738 is already used by provider \"b\" (line 13)",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }

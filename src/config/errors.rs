@@ -189,6 +189,9 @@ impl ErrorCatalog {
         if let Some(trace) = trace_id {
             headers.insert(TRACE_ID, trace.clone());
         }
+        for (name, value) in &rejection.headers {
+            headers.insert(name.clone(), value.clone());
+        }
         // Some SSP payloads are fixed text (405, 415); the reason still reaches the consumer.
         if let Some(reason) = rejection.value(Placeholder::Diagnostics) {
             if !entry.placeholders().any(|p| p == Placeholder::Diagnostics) {

@@ -6,6 +6,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use http::{HeaderName, HeaderValue};
+
 use crate::wire::echo;
 
 /// A value that can be put into an error template, written `{name}` there.
@@ -87,6 +89,10 @@ pub mod ids {
         ERROR_COMMUNICATING = "error-communicating",
         /// 504, check 11: the backend did not answer within the backend timeout.
         GATEWAY_TIMEOUT = "gateway-timeout",
+        /// 429, the throttle: the sender is over its own rate limit.
+        TOO_MANY_REQUESTS = "too-many-requests",
+        /// 503, the throttle: the simulator is over its global rate limit.
+        SERVICE_UNAVAILABLE = "service-unavailable",
         /// 400 BAD_REQUEST.
         BAD_REQUEST = "bad-request",
         /// 500 INTERNAL_SERVER_ERROR.
@@ -134,6 +140,9 @@ pub struct Rejection {
     /// What the trail, the journal and the logs say of this refusal instead of `error:
     /// diagnostics`, when the diagnostics may quote personal data (check 10's claim values).
     pub record: Option<String>,
+    /// Response headers the error carries beside the catalogue's (the throttle's
+    /// `X-Rate-Limit-*`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Rejection {
@@ -143,6 +152,7 @@ impl Rejection {
             error: error.into(),
             values: Vec::new(),
             record: None,
+            headers: Vec::new(),
         }
     }
 
@@ -161,6 +171,12 @@ impl Rejection {
             Cow::Owned(cleaned) => cleaned,
         };
         self.values.push((placeholder, value));
+        self
+    }
+
+    /// Adds a response header to the error.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
         self
     }
 

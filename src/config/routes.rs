@@ -23,6 +23,17 @@ use crate::control::faults::{self, FaultSpec, Rule};
 /// The routes.toml shipped inside the binary, used when `./routes.toml` does not exist.
 pub const EMBEDDED: &str = include_str!("../../routes.toml");
 
+/// A request rate limit (routes.toml `rate_limit = { requests = 100, per_seconds = 1 }`):
+/// at most `requests` in any `per_seconds` window, with a burst of all of them at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// How many requests the window allows.
+    pub requests: u32,
+    /// The window, in seconds.
+    pub per_seconds: u32,
+}
+
 /// A consumer system: an AS record allowed to initiate some interactions.
 #[derive(Debug)]
 pub struct Consumer {
@@ -39,6 +50,8 @@ pub struct Consumer {
     /// The host SDS registers for its ASID, which its client certificate must name (check
     /// 5b); `None` leaves it unbound.
     pub fqdn: Option<String>,
+    /// Its own request rate limit, if routes.toml gives one.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Consumer {
@@ -171,6 +184,8 @@ pub struct Registry {
     providers: HashMap<Asid, Provider>,
     /// The `[[fault]]` tables, validated; the gateway installs them on start and on reload.
     pub faults: Vec<Rule>,
+    /// The simulator's request rate limit over all consumers, if routes.toml gives one.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Registry {
@@ -269,6 +284,7 @@ impl Registry {
                 }
                 valid.then(|| name.clone())
             });
+            let rate_limit = rate_limit(&mut p, c.rate_limit.as_ref(), &key("rate_limit"));
             if let (Some(asid), Some(ods_code)) = (asid, ods_code) {
                 consumers.insert(
                     asid.clone(),
@@ -279,6 +295,7 @@ impl Registry {
                         interactions: set,
                         may_send_to,
                         fqdn,
+                        rate_limit,
                     },
                 );
             }
@@ -373,14 +390,27 @@ impl Registry {
             }
         }
         let faults = faults::declared(&mut p, raw.fault, interactions, catalog);
+        let rate_limit = rate_limit(&mut p, raw.rate_limit.as_ref(), "rate_limit");
         p.finish(Self {
             file: file.to_owned(),
             interactions: interactions.clone(),
             consumers,
             providers,
             faults,
+            rate_limit,
         })
     }
+}
+
+/// A `rate_limit` table, with both numbers at least 1.
+fn rate_limit(p: &mut Problems, raw: Option<&Spanned<RateLimit>>, key: &str) -> Option<RateLimit> {
+    let raw = raw?;
+    let limit = *raw.get_ref();
+    if limit.requests == 0 || limit.per_seconds == 0 {
+        p.at(raw.span(), key, "requests and per_seconds must each be at least 1, e.g. rate_limit = { requests = 100, per_seconds = 1 }; leave rate_limit out for no limit".to_owned());
+        return None;
+    }
+    Some(limit)
 }
 
 #[derive(Deserialize)]
@@ -392,6 +422,7 @@ struct RawRoutes {
     provider: Vec<RawProvider>,
     #[serde(default)]
     fault: Vec<Spanned<FaultSpec>>,
+    rate_limit: Option<Spanned<RateLimit>>,
 }
 
 #[derive(Deserialize)]
@@ -403,6 +434,7 @@ struct RawConsumer {
     interactions: Spanned<Vec<String>>,
     may_send_to: Spanned<Vec<String>>,
     fqdn: Option<Spanned<String>>,
+    rate_limit: Option<Spanned<RateLimit>>,
 }
 
 #[derive(Deserialize)]

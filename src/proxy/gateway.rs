@@ -30,6 +30,7 @@ use crate::proxy::context::Context;
 use crate::proxy::directory;
 use crate::proxy::forwarder::{self, Clients, Peer, Pool, Timeouts};
 use crate::proxy::listener::{Handler, Hangup};
+use crate::spine::throttle::{InMemory, Limiter};
 use crate::spine::{self, headers::SspHeaders, target::TargetUrl};
 use crate::wire::body::{Body, RequestBody};
 use crate::wire::echo;
@@ -53,6 +54,7 @@ pub struct Gateway {
     backend_timeouts: Timeouts,
     provider_checks: Policy,
     faults: Faults,
+    limiter: Arc<dyn Limiter>,
     journal: Journal,
     metrics: Metrics,
     coverage: Box<dyn Coverage>,
@@ -88,6 +90,8 @@ impl Gateway {
         // Recording is off until `with_recording` says how much of it to do.
         let metrics = Metrics::new(false, registry.interactions.clone(), &catalog);
         let pool = clients.pool(&registry)?;
+        let limiter: Arc<dyn Limiter> = Arc::new(InMemory::default());
+        limiter.configure(&registry);
         Ok(Self {
             routes: ArcSwap::from_pointee(Routes { registry, pool }),
             clients,
@@ -100,6 +104,7 @@ impl Gateway {
             },
             provider_checks: Policy::default(),
             faults,
+            limiter,
             journal: Journal::new(0, false),
             metrics,
             coverage: Box::new(LocalCoverage::new()),
@@ -136,6 +141,14 @@ impl Gateway {
         self
     }
 
+    /// Keeps the rate-limit counts in `limiter` instead of this process's memory (e.g. a store
+    /// shared by replicas), configured with the installed routes at once.
+    pub fn with_limiter(mut self, limiter: Arc<dyn Limiter>) -> Self {
+        limiter.configure(&self.routes.load().registry);
+        self.limiter = limiter;
+        self
+    }
+
     /// The routes new requests use.
     pub fn routes(&self) -> Arc<Routes> {
         self.routes.load_full()
@@ -146,6 +159,7 @@ impl Gateway {
     pub fn install(&self, registry: Registry) -> Result<(), ConfigError> {
         let pool = self.clients.pool(&registry)?;
         self.faults.set_declared(&registry.faults);
+        self.limiter.configure(&registry);
         self.routes.store(Arc::new(Routes { registry, pool }));
         Ok(())
     }
@@ -211,6 +225,8 @@ impl Gateway {
             "certificate",
             spine::certificate::check(consumer, presented.as_deref()),
         )?;
+        let throttled = spine::throttle::check(&*self.limiter, registry, consumer).await;
+        ctx.check("throttle", throttled)?;
         let (provider, endpoint) = ctx.check("receiver", spine::receiver::check(registry, &ssp))?;
         ctx.check("fot", spine::fot::check(consumer, &ssp))?;
         let rest = ctx.check("endpoint", spine::endpoint::check(&target, endpoint))?;

@@ -13,6 +13,7 @@
 //! | 4 | [`headers`] | `Ssp-TraceID`, `Ssp-From`, `Ssp-To`, `Ssp-InteractionID` | 400 `bad-request` |
 //! | 5 | [`sender`] | `Ssp-From` against the consumers | 403 `sender-asid-not-authorised` |
 //! | 5b | [`certificate`] | the client certificate's names against the consumer's `fqdn` | 403 `sender-asid-not-authorised` |
+//! | – | [`throttle`] | the sender's and the global `rate_limit` | 429 `too-many-requests`, 503 `service-unavailable` |
 //! | 6 | [`receiver`] | `Ssp-To` against the providers' endpoints | 403 `receiver-asid-not-authorised` |
 //! | 7 | [`fot`] | the sender's `may_send_to` | 403 `sender-to-receiver-not-authorised` |
 //! | 8 | [`endpoint`] | the target URL against the registered service root | 400 `endpoint-varies` |
@@ -34,6 +35,7 @@ pub mod method;
 pub mod receiver;
 pub mod sender;
 pub mod target;
+pub mod throttle;
 
 /// Building request headers for the checks' unit tests.
 #[cfg(test)]

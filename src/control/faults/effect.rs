@@ -8,7 +8,9 @@ use http::{HeaderValue, Response};
 use super::matching::Subject;
 use super::rule::Action;
 use super::store::Fault;
-use crate::config::rejection::{Placeholder, Rejection};
+use crate::config::rejection::{ids, Placeholder, Rejection};
+use crate::config::routes::RateLimit;
+use crate::spine::throttle::{self, Scope, Throttled};
 use crate::wire::body::{self, Body};
 use crate::wire::format::FHIR_JSON_UTF8;
 
@@ -22,6 +24,27 @@ pub enum Effect {
     Hangup,
     /// Answer with this response.
     Answer(Response<Body>),
+}
+
+/// A throttling error's limit, as if the request had really gone over it: the sender's (429)
+/// or the global (503) `rate_limit` of routes.toml, else one request per second, with the
+/// whole window to wait.
+fn throttled(error: &str, at: &Subject<'_>) -> Option<Throttled> {
+    let (sender, global) = at.rate_limits;
+    let (scope, limit) = match error {
+        ids::TOO_MANY_REQUESTS => (Scope::Consumer, sender),
+        ids::SERVICE_UNAVAILABLE => (Scope::Global, global),
+        _ => return None,
+    };
+    let limit = limit.unwrap_or(RateLimit {
+        requests: 1,
+        per_seconds: 1,
+    });
+    Some(Throttled {
+        scope,
+        limit,
+        reset: Duration::from_secs(limit.per_seconds.into()),
+    })
 }
 
 impl Fault {
@@ -42,6 +65,9 @@ impl Fault {
                     rejection = rejection
                         .with(Placeholder::Endpoint, endpoint.service_root.as_str())
                         .with(Placeholder::CpaId, endpoint.cpa_id.as_str());
+                }
+                if let Some(throttled) = throttled(error, at) {
+                    rejection.headers = throttle::refusal(&throttled).headers;
                 }
                 Effect::Reject(rejection)
             }

@@ -6,7 +6,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use super::nhs_number::names_nhs_number;
 use super::rule::{FieldError, MatchSpec};
 use crate::config::interactions::{Interaction, InteractionSet, Interactions};
-use crate::config::routes::{Asid, Endpoint, Registry};
+use crate::config::routes::{Asid, Endpoint, RateLimit, Registry};
 use crate::spine::headers::SspHeaders;
 use crate::spine::target::TargetUrl;
 
@@ -122,6 +122,8 @@ pub struct Subject<'a> {
     pub endpoint: Option<&'a Endpoint>,
     /// The FHIR request below that registration's service root, when the target is under it.
     pub fhir_request: Option<&'a str>,
+    /// The sender's own rate limit and the global one, for a throttling fault's headers.
+    pub rate_limits: (Option<RateLimit>, Option<RateLimit>),
 }
 
 impl<'a> Subject<'a> {
@@ -138,6 +140,10 @@ impl<'a> Subject<'a> {
             target: target.as_str(),
             endpoint,
             fhir_request: endpoint.and_then(|e| crate::spine::endpoint::check(target, e).ok()),
+            rate_limits: (
+                registry.consumer(&ssp.from).and_then(|c| c.rate_limit),
+                registry.rate_limit,
+            ),
         }
     }
 }
