@@ -368,3 +368,32 @@ async fn a_backend_stalling_mid_body_is_cut_off_after_the_backend_timeout() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn spine_latency_is_added_before_the_provider() {
+    let backend = Backend::start().await;
+    let overrides = Overrides {
+        spine_latency_ms: Some(300),
+        ..Default::default()
+    };
+    let sim = Sim::start_with(&routes(&backend.url()), overrides).await;
+    let client = sim.client();
+    // A lower bound only: a sleep never ends early, however loaded the machine.
+    let started = std::time::Instant::now();
+    client
+        .send(Call::metadata())
+        .await
+        .assert_status(StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    // The journal shows the added time as part of the request.
+    let journal = sim.admin_client().get("/journal?limit=1").await.json();
+    assert!(
+        journal[0]["duration_ms"].as_f64().unwrap() >= 300.0,
+        "{journal}"
+    );
+    sim.stop().await;
+}

@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// How long a backend may take to answer, in milliseconds [default: 30000].
     #[arg(long, value_name = "MS")]
     pub backend_timeout_ms: Option<u64>,
+    /// Latency added before each request reaches the provider, as Spine's own (about 15 ms) [default: 0, off].
+    #[arg(long, value_name = "MS")]
+    pub spine_latency_ms: Option<u64>,
     /// TLS versions the HTTPS listener offers: 1.2 (what GP Connect mandates) or 1.2,1.3 [default: 1.2].
     #[arg(long, value_name = "LIST")]
     pub tls_versions: Option<String>,
@@ -99,6 +102,7 @@ impl ServeArgs {
             admin_listen: self.admin_listen.clone(),
             log_format: self.log_format,
             backend_timeout_ms: self.backend_timeout_ms,
+            spine_latency_ms: self.spine_latency_ms,
             tls_versions: self.tls_versions.clone(),
             jwt_mode: self.jwt_mode,
             jwt_clock_skew_s: self.jwt_clock_skew_s,

@@ -124,7 +124,8 @@ impl Server {
                 settings.metrics,
             )
             .with_backend_body_timeout(settings.backend_body_timeout)
-            .with_max_faults(settings.max_faults),
+            .with_max_faults(settings.max_faults)
+            .with_spine_latency(settings.spine_latency),
         );
         let reloader = Arc::new(Reloader::new(routes.clone(), gateway.clone()));
 

@@ -85,6 +85,7 @@ struct Raw {
     admin_listen: String,
     log_format: LogFormat,
     backend_timeout_ms: u64,
+    spine_latency_ms: u64,
     tls_versions: String,
     header_timeout_ms: u64,
     max_connections: usize,
@@ -121,6 +122,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// How long a backend may take to answer before the request gets 504 `gateway-timeout`.
     pub backend_timeout: Duration,
+    /// Added before each request reaches the provider, as Spine's own transit time; zero is off.
+    pub spine_latency: Duration,
     /// The TLS versions the HTTPS listener offers.
     pub tls_versions: TlsVersions,
     /// How long a client has to send its request headers; also the keep-alive idle timeout.
@@ -171,6 +174,8 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     /// `--backend-timeout-ms`, in milliseconds.
     pub backend_timeout_ms: Option<u64>,
+    /// `--spine-latency-ms`, in milliseconds.
+    pub spine_latency_ms: Option<u64>,
     /// `--tls-versions`, unparsed: validation names the flag when it is wrong.
     pub tls_versions: Option<String>,
     /// `--jwt-mode`.
@@ -208,6 +213,7 @@ impl Settings {
                 .set_default("admin_listen", "127.0.0.1:8444")?
                 .set_default("log_format", "text")?
                 .set_default("backend_timeout_ms", 30_000)?
+                .set_default("spine_latency_ms", 0)?
                 .set_default("tls_versions", "1.2")?
                 .set_default("header_timeout_ms", 30_000)?
                 .set_default("max_connections", 4096)?
@@ -230,6 +236,7 @@ impl Settings {
                 .set_override_option("admin_listen", flags.admin_listen.clone())?
                 .set_override_option("log_format", flags.log_format.map(|c| format!("{c:?}").to_lowercase()))?
                 .set_override_option("backend_timeout_ms", flags.backend_timeout_ms)?
+                .set_override_option("spine_latency_ms", flags.spine_latency_ms)?
                 .set_override_option("tls_versions", flags.tls_versions.clone())?
                 .set_override_option("jwt_mode", flags.jwt_mode.map(|m| format!("{m:?}").to_lowercase()))?
                 .set_override_option("jwt_clock_skew_s", flags.jwt_clock_skew_s)?
@@ -350,6 +357,7 @@ impl Settings {
                 admin_listen,
                 log_format: raw.log_format,
                 backend_timeout: Duration::from_millis(raw.backend_timeout_ms),
+                spine_latency: Duration::from_millis(raw.spine_latency_ms),
                 tls_versions,
                 header_timeout: Duration::from_millis(raw.header_timeout_ms),
                 max_connections: raw.max_connections,
@@ -460,6 +468,7 @@ mod tests {
         let vars = env(&[("SSP_SIM_TLS_VERSIONS", "1.2,1.3")]);
         let s = Settings::load(Some(&file), vars, &Overrides::default()).unwrap();
         assert!(s.tls_versions.tls12 && s.tls_versions.tls13);
+        assert_eq!(s.spine_latency, Duration::ZERO);
         let file = write(&dir, "tls_versions = \"1.1,1.2\"\n");
         let err = Settings::load(Some(&file), HashMap::new(), &Overrides::default())
             .unwrap_err()
