@@ -144,6 +144,42 @@ async fn gateway_timeout_fault_answers_the_504_where_the_backend_would_be_called
 }
 
 #[tokio::test]
+async fn provider_errors_display_the_text_of_the_spec_table() {
+    let (sim, _backend) = sim_with_backend().await;
+    let admin = sim.admin_client();
+    let client = sim.client();
+    // The 1.2.7 error-handling page's table (fidelity audit section 1).
+    for (error, status, code, display) in [
+        (
+            "no-patient-consent",
+            403,
+            "NO_PATIENT_CONSENT",
+            "Patient has not provided consent to share data",
+        ),
+        (
+            "no-organisation-consent",
+            403,
+            "NO_ORGANISATION_CONSENT",
+            "Organisation has not provided consent to share data",
+        ),
+        (
+            "not-implemented",
+            501,
+            "NOT_IMPLEMENTED",
+            "FHIR resource or operation not implemented at server",
+        ),
+    ] {
+        admin
+            .add_fault(json!({"respond": {"error": error}, "times": 1}))
+            .await;
+        let reply = client.send(Call::metadata()).await;
+        reply.assert_outcome(StatusCode::from_u16(status).unwrap(), code);
+        assert_eq!(reply.display(), display, "{error}");
+    }
+    sim.stop().await;
+}
+
+#[tokio::test]
 async fn delay_fault_waits_then_forwards_for_the_given_number_of_times() {
     let (sim, backend) = sim_with_backend().await;
     let admin = sim.admin_client();

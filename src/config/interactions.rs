@@ -368,6 +368,13 @@ mod tests {
     }
 
     #[test]
+    fn the_structured_capability_statement_dates_from_1_2_6() {
+        // gpconnect#668, released in 1.2.6 and listed among the 1.2.7 interaction IDs.
+        let id = "urn:nhs:names:services:gpconnect:structured:fhir:rest:read:metadata-1";
+        assert_eq!(catalog().get(id).unwrap().since, "1.2.6");
+    }
+
+    #[test]
     fn shipped_catalogue_covers_every_capability() {
         let c = catalog();
         for cap in Capability::ALL {
