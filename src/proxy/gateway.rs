@@ -227,13 +227,11 @@ impl Gateway {
         // Faults that answer as the SSP's own checks would.
         self.fault(Stage::Spine, ctx, (&ssp, &target), &mut request)
             .await?;
-        // Checks 5-9: who may send what to whom, where, in which format.
+        // Checks 5-9: who may send what to whom (over which certificate, how often), where, in
+        // which format.
         let consumer = ctx.check("sender", spine::sender::check(registry, &ssp))?;
-        let presented = ctx.peer.certificate.clone();
-        ctx.check(
-            "certificate",
-            spine::certificate::check(consumer, presented.as_deref()),
-        )?;
+        let bound = spine::certificate::check(consumer, ctx.peer.certificate.as_deref());
+        ctx.check("certificate", bound)?;
         let throttled = spine::throttle::check(&*self.limiter, registry, consumer).await;
         ctx.check("throttle", throttled)?;
         let (provider, endpoint) = ctx.check("receiver", spine::receiver::check(registry, &ssp))?;
