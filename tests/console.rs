@@ -334,7 +334,7 @@ async fn the_console_shows_requests_live_and_makes_the_next_one_fail() {
     let backend = Backend::start().await;
     let sim = sim(&backend, JwtMode::Enforce).await;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let screenshots = std::env::var_os("SSP_SIM_SCREENSHOTS").map(PathBuf::from);
+    let screenshots = std::env::var_os("SSPSIM_SCREENSHOTS").map(PathBuf::from);
     let mut command = Command::new(support::python());
     command
         .arg(root.join("tests/browser/console.py"))

@@ -722,9 +722,9 @@ impl Sim {
 
 /// The Python of the test venv (`.venv`, made by `scripts/test` from tests/requirements.txt),
 /// for the test-side tools that are not Rust (FHIR validation, the browser driver); or
-/// `SSP_SIM_TEST_PYTHON`. Fails with the command that makes it when it is missing.
+/// `SSPSIM_TEST_PYTHON` (not `SSP_SIM_*`: the simulators the tests start read those as settings). Fails with the command that makes it when it is missing.
 pub fn python() -> PathBuf {
-    if let Ok(python) = std::env::var("SSP_SIM_TEST_PYTHON") {
+    if let Ok(python) = std::env::var("SSPSIM_TEST_PYTHON") {
         return PathBuf::from(python);
     }
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
