@@ -43,12 +43,17 @@ pub fn redact(text: &str, max: usize) -> String {
 /// `text` with every NHS number replaced by [`MASKED_NHS_NUMBER`]. An NHS number is taken to
 /// be any run of exactly ten ASCII digits, whether or not its check digit is right (a mistyped
 /// one is still somebody's); a percent-escape (`%7C`) ends a run as any other non-digit does,
-/// so `nhs-number%7C9434765870` is masked too.
+/// so `nhs-number%7C9434765870` is masked too. A UUID (a trace id, a document id) is left
+/// whole: its last group can hold ten digits in a row, and it names no one.
 pub fn mask_nhs_numbers(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut runs = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
+        if is_uuid(&bytes[i..]) {
+            i += UUID_LEN;
+            continue;
+        }
         if is_escape(&bytes[i..]) {
             // Its hex digits (`%20`) belong to the escape, not to a run.
             i += 3;
@@ -78,6 +83,20 @@ pub fn mask_nhs_numbers(text: &str) -> Cow<'_, str> {
     }
     out.push_str(&text[at..]);
     Cow::Owned(out)
+}
+
+const UUID_LEN: usize = 36;
+
+/// Whether `bytes` starts with a UUID's shape: 8-4-4-4-12 hex digits.
+fn is_uuid(bytes: &[u8]) -> bool {
+    bytes.len() >= UUID_LEN
+        && bytes[..UUID_LEN]
+            .iter()
+            .enumerate()
+            .all(|(at, b)| match at {
+                8 | 13 | 18 | 23 => *b == b'-',
+                _ => b.is_ascii_hexdigit(),
+            })
 }
 
 /// Whether `bytes` starts with a percent-escape, `%` and two hex digits.
@@ -116,6 +135,13 @@ mod tests {
         );
         // After an escape ending in a digit (`%20`), the run starts after the escape.
         assert_eq!(mask_nhs_numbers("a%209434765870"), "a%20**********");
+        // A UUID's last group may hold ten digits in a row; it is left whole.
+        let trace = "45d9bd5c-64c5-48da-891c-4749215861a9";
+        assert!(matches!(mask_nhs_numbers(trace), Cow::Borrowed(t) if t == trace));
+        assert_eq!(
+            mask_nhs_numbers("Binary/45d9bd5c-64c5-48da-891c-4749215861a9?n=9434765870"),
+            "Binary/45d9bd5c-64c5-48da-891c-4749215861a9?n=**********"
+        );
         // ASIDs (12 digits) and short ids are not NHS numbers.
         assert_eq!(
             mask_nhs_numbers("200000000359 /Patient/2"),
