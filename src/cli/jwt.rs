@@ -234,8 +234,8 @@ fn judge(
         key: key.as_ref(),
     };
     let mut findings = Findings::default();
-    let decoded = jwt::check_token(token, &expected, &mut findings);
-    Ok((decoded, findings))
+    jwt::check_token(token, &expected, &mut findings);
+    Ok((jwt::decode(token), findings))
 }
 
 fn pretty(value: &Value) -> String {

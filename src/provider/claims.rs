@@ -2,11 +2,10 @@
 //! type, the times, `reason_for_request`, `requested_scope`, `aud` and `sub`. The three FHIR
 //! resource claims are `resources`' job.
 
-use serde_json::{Map, Value};
-
 use super::findings::{Findings, Rule};
-use super::jwt::{describe, shorten, Expected};
+use super::jwt::{shorten, Expected};
 use super::resources;
+use super::view::Object;
 use crate::config::interactions::Reason;
 
 /// How long a GP Connect token lives: `exp` is exactly `iat` + 5 minutes.
@@ -44,34 +43,29 @@ pub(super) fn is_claim(name: &str) -> bool {
 
 /// The payload rules: every `claim.*` rule and the three resource rules, applied to a decoded
 /// payload. Every broken rule goes into `findings`; nothing stops at the first.
-pub fn check(payload: &Map<String, Value>, expected: &Expected, findings: &mut Findings) {
+pub fn check(payload: &Object, expected: &Expected, findings: &mut Findings) {
     for (name, kind) in CLAIMS {
         present_and_typed(payload, name, kind, findings);
     }
-    let text = |name: &str| {
-        payload
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let seconds = |name: &str| payload.get(name).and_then(Value::as_i64);
+    let text = |name: &str| payload.get(name).and_then(|v| v.text());
+    let seconds = |name: &str| payload.get(name).and_then(|v| v.as_i64());
 
     if let Some(iss) = text("iss") {
-        let is_url = url::Url::parse(iss).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        let is_url = url::Url::parse(&iss).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
         if !is_url {
-            findings.fail(Rule::Iss, format!("JWT claim iss must be the consumer system's URL (e.g. https://consumer.example.nhs.uk/), got `{}`", shorten(iss)));
+            findings.fail(Rule::Iss, format!("JWT claim iss must be the consumer system's URL (e.g. https://consumer.example.nhs.uk/), got `{}`", shorten(&iss)));
         }
     }
     times(seconds("iat"), seconds("exp"), expected, findings);
     let migration = text("reason_for_request").is_some_and(|reason| {
-        reason_for_request(reason, expected, findings) == Some(Reason::Migration)
+        reason_for_request(&reason, expected, findings) == Some(Reason::Migration)
     });
     if let Some(scope) = text("requested_scope") {
-        requested_scope(scope, expected, findings);
+        requested_scope(&scope, expected, findings);
     }
     if let (Some(aud), Some(root)) = (text("aud"), expected.aud) {
         if aud != root {
-            findings.fail(Rule::Aud, format!("JWT claim aud must be the provider endpoint's service root `{root}` (its nhsMhsEndPoint in SDS), got `{}`", shorten(aud)));
+            findings.fail(Rule::Aud, format!("JWT claim aud must be the provider endpoint's service root `{root}` (its nhsMhsEndPoint in SDS), got `{}`", shorten(&aud)));
         }
     }
     resources::device(payload.get("requesting_device"), findings);
@@ -85,26 +79,21 @@ pub fn check(payload: &Map<String, Value>, expected: &Expected, findings: &mut F
                 Rule::Sub,
                 format!(
                     "JWT claim sub must equal requesting_practitioner.id (sub `{}`, requesting_practitioner.id `{}`)",
-                    shorten(sub),
-                    shorten(id)
+                    shorten(&sub),
+                    shorten(&id)
                 ),
             );
         }
     }
 }
 
-fn present_and_typed(
-    payload: &Map<String, Value>,
-    name: &str,
-    kind: Kind,
-    findings: &mut Findings,
-) {
+fn present_and_typed(payload: &Object, name: &str, kind: Kind, findings: &mut Findings) {
     let value = match payload.get(name) {
         None => {
             findings.fail(Rule::ClaimPresent, format!("JWT claim {name} is missing"));
             return;
         }
-        Some(Value::Null) => {
+        Some(value) if value.is_null() => {
             findings.fail(Rule::ClaimPresent, format!("JWT claim {name} is null"));
             return;
         }
@@ -113,7 +102,7 @@ fn present_and_typed(
     let (fits, wanted) = match kind {
         Kind::Text => (value.is_string(), "a string"),
         Kind::Seconds => (
-            value.is_i64(),
+            value.as_i64().is_some(),
             "an integer number of seconds since 1970 (UNIX time)",
         ),
         Kind::Resource => (value.is_object(), "a FHIR resource (a JSON object)"),
@@ -121,9 +110,12 @@ fn present_and_typed(
     if !fits {
         findings.fail(
             Rule::ClaimType,
-            format!("JWT claim {name} must be {wanted}, got {}", describe(value)),
+            format!(
+                "JWT claim {name} must be {wanted}, got {}",
+                value.describe()
+            ),
         );
-    } else if value.as_str() == Some("") {
+    } else if value.as_str().is_some_and(|s| s.is_empty()) {
         findings.fail(Rule::ClaimPresent, format!("JWT claim {name} is empty"));
     }
 }
@@ -225,11 +217,12 @@ mod tests {
     use super::super::jwt::tests::{expected, good_payload, rules, ROOT};
     use super::*;
     use crate::config::interactions::{Interactions, EMBEDDED};
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn run(payload: &Value, expected: &Expected) -> Findings {
         let mut f = Findings::default();
-        check(payload.as_object().unwrap(), expected, &mut f);
+        let bytes = payload.to_string().into_bytes();
+        check(&Object::parse(&bytes).unwrap(), expected, &mut f);
         f
     }
 

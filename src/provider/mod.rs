@@ -9,6 +9,7 @@ pub mod findings;
 mod interaction;
 pub mod jwt;
 mod resources;
+mod view;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -3,24 +3,24 @@
 //! elements the audit page requires. A wrong resource type is a bad request; a resource of the
 //! right type that lacks what the spec requires is an invalid resource.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use super::findings::{Findings, Rule};
-use super::jwt::{describe, shorten};
+use super::view::{Json, Object};
 use crate::wire::systems::{ODS_CODE, SDS_ROLE_PROFILE_ID, SDS_USER_ID};
 
 /// The GP Connect 0.x (DSTU2) system consumers still send by mistake.
 const DSTU2_ODS_CODE: &str = "http://fhir.nhs.net/Id/ods-organization-code";
 
-pub fn device(claim: Option<&Value>, findings: &mut Findings) {
+pub fn device(claim: Option<Json>, findings: &mut Findings) {
     let Some(device) = of_type("requesting_device", claim, "Device", findings) else {
         return;
     };
-    let ids = identifiers("requesting_device", device, Rule::Device, false, findings);
+    let ids = identifiers("requesting_device", &device, Rule::Device, false, findings);
     if !ids.iter().any(|i| i.system.is_some() && i.value.is_some()) {
         findings.fail(Rule::Device, "JWT claim requesting_device.identifier must hold an identifier with a system (a consumer-defined URL) and a value (the device or system identifier)");
     }
-    let field = Field::new("requesting_device", device, Rule::Device, false);
+    let field = Field::new("requesting_device", &device, Rule::Device, false);
     field.text("model", "the consumer product or system name", findings);
     field.text(
         "version",
@@ -29,11 +29,11 @@ pub fn device(claim: Option<&Value>, findings: &mut Findings) {
     );
 }
 
-pub fn organization(claim: Option<&Value>, findings: &mut Findings) {
+pub fn organization(claim: Option<Json>, findings: &mut Findings) {
     let Some(org) = of_type("requesting_organization", claim, "Organization", findings) else {
         return;
     };
-    let field = Field::new("requesting_organization", org, Rule::Organization, false);
+    let field = Field::new("requesting_organization", &org, Rule::Organization, false);
     field.text(
         "name",
         "the name of the organisation the request comes from",
@@ -41,16 +41,19 @@ pub fn organization(claim: Option<&Value>, findings: &mut Findings) {
     );
     let ids = identifiers(
         "requesting_organization",
-        org,
+        &org,
         Rule::Organization,
         false,
         findings,
     );
     if !ids
         .iter()
-        .any(|i| i.system == Some(ODS_CODE) && i.value.is_some())
+        .any(|i| i.system.as_deref() == Some(ODS_CODE) && i.value.is_some())
     {
-        let hint = if ids.iter().any(|i| i.system == Some(DSTU2_ODS_CODE)) {
+        let hint = if ids
+            .iter()
+            .any(|i| i.system.as_deref() == Some(DSTU2_ODS_CODE))
+        {
             format!(" ({DSTU2_ODS_CODE} is the GP Connect 0.x system)")
         } else {
             String::new()
@@ -62,14 +65,14 @@ pub fn organization(claim: Option<&Value>, findings: &mut Findings) {
 /// Checks the practitioner and returns its `id`, which `sub` must equal. `lenient` turns the
 /// spec's SHALLs into notices, as it does for record migration.
 pub fn practitioner<'v>(
-    claim: Option<&'v Value>,
+    claim: Option<Json<'v>>,
     lenient: bool,
     findings: &mut Findings,
-) -> Option<&'v str> {
+) -> Option<Cow<'v, str>> {
     let practitioner = of_type("requesting_practitioner", claim, "Practitioner", findings)?;
     let field = Field::new(
         "requesting_practitioner",
-        practitioner,
+        &practitioner,
         Rule::Practitioner,
         lenient,
     );
@@ -81,14 +84,14 @@ pub fn practitioner<'v>(
     human_name(practitioner.get("name"), lenient, findings);
     let ids = identifiers(
         "requesting_practitioner",
-        practitioner,
+        &practitioner,
         Rule::Practitioner,
         lenient,
         findings,
     );
     let has = |system: &str| {
         ids.iter()
-            .any(|i| i.system == Some(system) && i.value.is_some())
+            .any(|i| i.system.as_deref() == Some(system) && i.value.is_some())
     };
     if !has(SDS_USER_ID) {
         findings.fail_or_notice(lenient, Rule::Practitioner, format!("JWT claim requesting_practitioner.identifier must hold the user's SDS user ID (or UNK without a smartcard) with system {SDS_USER_ID}"));
@@ -101,6 +104,7 @@ pub fn practitioner<'v>(
     let local = ids.iter().any(|i| {
         i.value.is_some()
             && i.system
+                .as_deref()
                 .is_some_and(|s| s != SDS_USER_ID && s != SDS_ROLE_PROFILE_ID)
     });
     if !local {
@@ -113,48 +117,42 @@ pub fn practitioner<'v>(
 /// A claim that is absent or not an object was already reported by the claim rules.
 fn of_type<'v>(
     claim: &str,
-    value: Option<&'v Value>,
+    value: Option<Json<'v>>,
     kind: &str,
     findings: &mut Findings,
-) -> Option<&'v Map<String, Value>> {
-    let resource = value?.as_object()?;
-    match resource.get("resourceType") {
-        Some(Value::String(found)) if found == kind => Some(resource),
-        None => {
-            findings.fail(
-                Rule::ResourceType,
-                format!("JWT claim {claim} has no resourceType; it must be a FHIR {kind} resource"),
-            );
-            None
-        }
-        Some(other) => {
-            findings.fail(
-                Rule::ResourceType,
-                format!(
-                    "JWT claim {claim} must be a FHIR {kind} resource, got resourceType {}",
-                    describe(other)
-                ),
-            );
-            None
-        }
+) -> Option<Object<'v>> {
+    let resource = value?.object()?;
+    let found = resource.get("resourceType");
+    match found.and_then(|t| t.as_str()) {
+        Some(t) if t == kind => return Some(resource),
+        _ => {}
     }
+    match found {
+        None => findings.fail(
+            Rule::ResourceType,
+            format!("JWT claim {claim} has no resourceType; it must be a FHIR {kind} resource"),
+        ),
+        Some(other) => findings.fail(
+            Rule::ResourceType,
+            format!(
+                "JWT claim {claim} must be a FHIR {kind} resource, got resourceType {}",
+                other.describe()
+            ),
+        ),
+    }
+    None
 }
 
 /// A resource's elements, read with the claim's rule and strictness.
-struct Field<'v> {
+struct Field<'r, 'v> {
     claim: &'static str,
-    resource: &'v Map<String, Value>,
+    resource: &'r Object<'v>,
     rule: Rule,
     lenient: bool,
 }
 
-impl<'v> Field<'v> {
-    fn new(
-        claim: &'static str,
-        resource: &'v Map<String, Value>,
-        rule: Rule,
-        lenient: bool,
-    ) -> Self {
+impl<'r, 'v> Field<'r, 'v> {
+    fn new(claim: &'static str, resource: &'r Object<'v>, rule: Rule, lenient: bool) -> Self {
         Self {
             claim,
             resource,
@@ -164,11 +162,19 @@ impl<'v> Field<'v> {
     }
 
     /// A required non-empty string element.
-    fn text(&self, name: &str, what: &str, findings: &mut Findings) -> Option<&'v str> {
+    fn text(&self, name: &str, what: &str, findings: &mut Findings) -> Option<Cow<'v, str>> {
         let claim = self.claim;
-        match self.resource.get(name) {
-            Some(Value::String(s)) if !s.is_empty() => return Some(s),
-            None | Some(Value::Null) => findings.fail_or_notice(
+        let value = self.resource.get(name);
+        if let Some(text) = value.and_then(|v| v.text()) {
+            return Some(text);
+        }
+        match value {
+            None => findings.fail_or_notice(
+                self.lenient,
+                self.rule,
+                format!("JWT claim {claim}.{name} is missing; it must be {what}"),
+            ),
+            Some(v) if v.is_null() => findings.fail_or_notice(
                 self.lenient,
                 self.rule,
                 format!("JWT claim {claim}.{name} is missing; it must be {what}"),
@@ -178,7 +184,7 @@ impl<'v> Field<'v> {
                 self.rule,
                 format!(
                     "JWT claim {claim}.{name} must be {what} (a non-empty string), got {}",
-                    describe(other)
+                    other.describe()
                 ),
             ),
         }
@@ -188,95 +194,92 @@ impl<'v> Field<'v> {
 
 /// One `Identifier`, with empty strings read as absent.
 struct Identifier<'v> {
-    system: Option<&'v str>,
-    value: Option<&'v str>,
+    system: Option<Cow<'v, str>>,
+    value: Option<Cow<'v, str>>,
 }
 
 /// The resource's `identifier` list; anything in it that is not an Identifier is reported.
 fn identifiers<'v>(
     claim: &str,
-    resource: &'v Map<String, Value>,
+    resource: &Object<'v>,
     rule: Rule,
     lenient: bool,
     findings: &mut Findings,
 ) -> Vec<Identifier<'v>> {
-    let text = |o: &'v Map<String, Value>, k: &str| {
-        o.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+    let Some(list) = resource.get("identifier") else {
+        return Vec::new();
     };
-    match resource.get("identifier") {
-        None => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| match item.as_object() {
-                Some(o) => Some(Identifier {
-                    system: text(o, "system"),
-                    value: text(o, "value"),
-                }),
-                None => {
-                    findings.fail_or_notice(
-                        lenient,
-                        rule,
-                        format!(
-                            "JWT claim {claim}.identifier[{i}] must be an Identifier object, got {}",
-                            describe(item)
-                        ),
-                    );
-                    None
-                }
-            })
-            .collect(),
-        Some(other) => {
-            findings.fail_or_notice(
-                lenient,
-                rule,
-                format!(
-                    "JWT claim {claim}.identifier must be a list of Identifier (FHIR STU3), got {}",
-                    describe(other)
-                ),
-            );
-            Vec::new()
-        }
-    }
+    let Some(items) = list.array() else {
+        findings.fail_or_notice(
+            lenient,
+            rule,
+            format!(
+                "JWT claim {claim}.identifier must be a list of Identifier (FHIR STU3), got {}",
+                list.describe()
+            ),
+        );
+        return Vec::new();
+    };
+    let text = |o: &Object<'v>, k: &str| o.get(k).and_then(|v| v.text());
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| match item.object() {
+            Some(o) => Some(Identifier {
+                system: text(&o, "system"),
+                value: text(&o, "value"),
+            }),
+            None => {
+                findings.fail_or_notice(
+                    lenient,
+                    rule,
+                    format!(
+                        "JWT claim {claim}.identifier[{i}] must be an Identifier object, got {}",
+                        item.describe()
+                    ),
+                );
+                None
+            }
+        })
+        .collect()
 }
 
 /// `name`: a list of STU3 HumanName, one with a family name (a string) and given names (a list).
-fn human_name(name: Option<&Value>, lenient: bool, findings: &mut Findings) {
+fn human_name(name: Option<Json>, lenient: bool, findings: &mut Findings) {
     let mut fail = |message: String| findings.fail_or_notice(lenient, Rule::Practitioner, message);
     let names = match name {
-        Some(Value::Array(names)) => names,
-        None | Some(Value::Null) => {
-            return fail("JWT claim requesting_practitioner.name is missing; it must be a list of HumanName with family and given".to_owned());
-        }
-        Some(Value::Object(_)) => {
+        Some(list) if list.is_array() => list.array().unwrap_or_default(),
+        Some(single) if single.is_object() => {
             return fail("JWT claim requesting_practitioner.name must be a list of HumanName (FHIR STU3); a single object is the DSTU2 (GP Connect 0.x) form".to_owned());
         }
-        Some(other) => {
+        Some(other) if !other.is_null() => {
             return fail(format!(
                 "JWT claim requesting_practitioner.name must be a list of HumanName, got {}",
-                describe(other)
+                other.describe()
             ));
         }
+        _ => {
+            return fail("JWT claim requesting_practitioner.name is missing; it must be a list of HumanName with family and given".to_owned());
+        }
     };
-    let strings = |v: Option<&Value>| {
-        v.and_then(Value::as_array).is_some_and(|a| {
-            !a.is_empty() && a.iter().all(|s| s.as_str().is_some_and(|s| !s.is_empty()))
-        })
+    let strings = |v: Option<Json>| {
+        v.and_then(Json::array)
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|s| s.text().is_some()))
     };
-    let complete = names.iter().any(|n| {
-        n.get("family")
-            .and_then(Value::as_str)
-            .is_some_and(|f| !f.is_empty())
-            && strings(n.get("given"))
-    });
+    let objects: Vec<Option<Object>> = names.iter().map(|n| n.object()).collect();
+    let complete = objects
+        .iter()
+        .flatten()
+        .any(|n| n.get("family").and_then(Json::text).is_some() && strings(n.get("given")));
     if !complete {
         let got = names
             .first()
-            .map_or_else(|| "an empty list".to_owned(), |n| shorten(&n.to_string()));
+            .map_or_else(|| "an empty list".to_owned(), |n| n.shown());
         fail(format!("JWT claim requesting_practitioner.name must hold a HumanName with family (a string) and given (a list of strings), got {got}"));
     }
-    for (i, n) in names.iter().enumerate() {
-        if n.get("prefix").is_some_and(|p| !strings(Some(p))) {
+    for (i, n) in objects.iter().enumerate() {
+        let prefix = n.as_ref().and_then(|n| n.get("prefix"));
+        if prefix.is_some_and(|p| !strings(Some(p))) {
             fail(format!("JWT claim requesting_practitioner.name[{i}].prefix must be a list of strings (the user's titles)"));
         }
     }
@@ -286,7 +289,14 @@ fn human_name(name: Option<&Value>, lenient: bool, findings: &mut Findings) {
 mod tests {
     use super::super::jwt::tests::good_payload;
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// Runs `check` on the claim as the payload view holds it.
+    fn on<T>(claim: &Value, check: impl FnOnce(Option<Json>) -> T) -> T {
+        let bytes = json!({ "c": claim }).to_string().into_bytes();
+        let payload = Object::parse(&bytes).unwrap();
+        check(payload.get("c"))
+    }
 
     fn rules(f: &[super::super::findings::Finding]) -> Vec<Rule> {
         f.iter().map(|v| v.rule).collect()
@@ -302,24 +312,30 @@ mod tests {
             p[k] = v.clone();
         }
         let mut f = Findings::default();
-        practitioner(Some(&p), lenient, &mut f);
+        on(&p, |c| {
+            practitioner(c, lenient, &mut f);
+        });
         f
     }
 
     #[test]
     fn the_spec_example_resources_pass() {
         let mut f = Findings::default();
-        device(Some(&claim("requesting_device")), &mut f);
-        organization(Some(&claim("requesting_organization")), &mut f);
+        on(&claim("requesting_device"), |c| device(c, &mut f));
+        on(&claim("requesting_organization"), |c| {
+            organization(c, &mut f)
+        });
         let resource = claim("requesting_practitioner");
-        let id = practitioner(Some(&resource), false, &mut f);
-        assert_eq!((id, f), (Some("10019"), Findings::default()));
+        let id = on(&resource, |c| {
+            practitioner(c, false, &mut f).map(Cow::into_owned)
+        });
+        assert_eq!((id.as_deref(), f), (Some("10019"), Findings::default()));
     }
 
     #[test]
     fn a_wrong_resource_type_is_a_bad_request_and_stops_there() {
         let mut f = Findings::default();
-        device(Some(&claim("requesting_organization")), &mut f);
+        on(&claim("requesting_organization"), |c| device(c, &mut f));
         assert_eq!(rules(&f.violations), [Rule::ResourceType]);
         assert_eq!(
             f.violations[0].message,
@@ -330,9 +346,9 @@ mod tests {
     #[test]
     fn device_needs_identifier_model_and_version() {
         let mut f = Findings::default();
-        device(
-            Some(&json!({"resourceType": "Device", "identifier": [{"value": "x"}], "model": 3})),
-            &mut f,
+        on(
+            &json!({"resourceType": "Device", "identifier": [{"value": "x"}], "model": 3}),
+            |c| device(c, &mut f),
         );
         assert_eq!(rules(&f.violations), [Rule::Device; 3]);
         assert!(f.violations[1]
@@ -347,7 +363,7 @@ mod tests {
     fn organization_needs_a_name_and_an_ods_code() {
         let mut f = Findings::default();
         let org = json!({"resourceType": "Organization", "identifier": [{"system": DSTU2_ODS_CODE, "value": "A1"}]});
-        organization(Some(&org), &mut f);
+        on(&org, |c| organization(c, &mut f));
         assert_eq!(rules(&f.violations), [Rule::Organization; 2]);
         assert!(f.violations[1].message.contains("GP Connect 0.x system"));
     }
