@@ -7,6 +7,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, Method};
 use serde_json::{json, Value};
+use ssp_sim::config::elements::Elements;
 use ssp_sim::config::interactions::{Interactions, EMBEDDED};
 use ssp_sim::config::jwt::{EndpointJwt, Policy};
 use ssp_sim::config::routes::{Backend, Endpoint};
@@ -100,6 +101,7 @@ fn check10(c: &mut Criterion) {
         jwt: EndpointJwt::default(),
     };
     let policy = Policy::default();
+    let elements = Elements::embedded().expect("the STU3 tables");
     let cases = [
         (
             "valid token",
@@ -114,6 +116,8 @@ fn check10(c: &mut Criterion) {
     ];
     for (name, headers, rest) in &cases {
         let request = ProviderRequest {
+            elements: &elements,
+            keep_token: false,
             headers,
             method: &Method::GET,
             rest,

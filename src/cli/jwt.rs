@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use serde_json::{json, Value};
 
 use crate::cli::JwtArgs;
+use crate::config::elements::Elements;
 use crate::config::interactions::{Interaction, Interactions};
 use crate::config::jwt::{self as jwt_key, KeyError, Policy};
 use crate::config::load;
@@ -224,6 +225,7 @@ fn judge(
     now: i64,
 ) -> Result<(jwt::Decoded, Findings), JwtCommandError> {
     let key = args.key.as_deref().map(jwt_key::load).transpose()?;
+    let elements = Elements::embedded()?;
     let expected = Expected {
         aud: args.aud.as_deref(),
         interaction,
@@ -232,6 +234,7 @@ fn judge(
             .jwt_clock_skew_s
             .unwrap_or(Policy::default().clock_skew_s),
         key: key.as_ref(),
+        elements: Some(&elements),
     };
     let mut findings = Findings::default();
     jwt::check_token(token, &expected, &mut findings);

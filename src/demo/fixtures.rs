@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::config::elements::Elements;
 use crate::config::problems::{ConfigError, Problem};
-use crate::demo::elements::Elements;
 use crate::demo::patients::PatientRecord;
 use crate::demo::pds::{self, Pds};
 use crate::demo::state::Booking;

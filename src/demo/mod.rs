@@ -13,7 +13,6 @@
 mod appointments;
 mod dates;
 mod documents;
-mod elements;
 mod enablement;
 pub(crate) mod errors;
 mod fhir;

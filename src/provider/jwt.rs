@@ -13,8 +13,9 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
 use super::claims;
-use super::findings::{Findings, Rule};
+use super::findings::{Challenge, Findings, Rule};
 use super::view::{describe, Object};
+use crate::config::elements::Elements;
 use crate::config::interactions::Interaction;
 
 /// What a token is checked against.
@@ -24,12 +25,15 @@ pub struct Expected<'a> {
     pub aud: Option<&'a str>,
     /// The interaction the request declares; `None` skips the scope and reason rules.
     pub interaction: Option<&'a Interaction>,
-    /// The time to judge `exp` and `iat` by, in seconds since 1970.
+    /// The time to judge `exp` by, in seconds since 1970.
     pub now: i64,
-    /// How far in the future `iat` may be, in seconds, for clocks that disagree a little.
+    /// Leeway on `exp`, in seconds, for clocks that disagree a little.
     pub clock_skew: u64,
     /// The key a signed token must verify with; `None` means tokens must be unsigned.
     pub key: Option<&'a DecodingKey>,
+    /// The FHIR STU3 element tables the resource claims are read against; `None` skips that
+    /// rule.
+    pub elements: Option<&'a Elements>,
 }
 
 /// A token's header and payload, as far as they could be decoded.
@@ -55,14 +59,15 @@ pub fn encode_unsigned(header: &Value, payload: &Value) -> String {
     )
 }
 
-/// Checks the `Authorization` header and the bearer token in it; returns what could be
-/// decoded of the token, when there was one.
-pub fn check_authorization(
-    header: Option<&HeaderValue>,
+/// Checks the `Authorization` header and the bearer token in it; returns the token, when
+/// there was one (for [`decode`], when the journal keeps it).
+pub fn check_authorization<'h>(
+    header: Option<&'h HeaderValue>,
     expected: &Expected,
     findings: &mut Findings,
-) -> Option<Decoded> {
+) -> Option<&'h str> {
     let Some(value) = header else {
+        findings.challenge = Some(Challenge::Bearer);
         findings.fail(
             Rule::Authorization,
             "Authorization header is missing; send Authorization: Bearer <JWT>",
@@ -70,6 +75,7 @@ pub fn check_authorization(
         return None;
     };
     let Ok(text) = value.to_str() else {
+        findings.challenge = Some(Challenge::InvalidRequest);
         findings.fail(
             Rule::Authorization,
             "Authorization header is not visible ASCII; send Authorization: Bearer <JWT>",
@@ -77,6 +83,7 @@ pub fn check_authorization(
         return None;
     };
     let Some(token) = bearer_token(text) else {
+        findings.challenge = Some(Challenge::Bearer);
         let scheme = text.split_whitespace().next().unwrap_or("");
         findings.fail(
             Rule::Authorization,
@@ -85,13 +92,19 @@ pub fn check_authorization(
         return None;
     };
     if token.is_empty() {
+        findings.challenge = Some(Challenge::InvalidRequest);
         findings.fail(
             Rule::Authorization,
             "Authorization header has no token after Bearer",
         );
         return None;
     }
-    Some(check_token(token, expected, findings))
+    let before = findings.violations.len();
+    check_token(token, expected, findings);
+    if findings.violations.len() > before {
+        findings.challenge = Some(Challenge::InvalidToken);
+    }
+    Some(token)
 }
 
 /// The token of an `Authorization` value, when its scheme is Bearer (case-insensitive, as
@@ -346,7 +359,14 @@ pub(super) mod tests {
             now: NOW,
             clock_skew: 30,
             key,
+            elements: Some(shipped_elements()),
         }
+    }
+
+    /// The shipped STU3 tables, parsed once for all tests.
+    pub fn shipped_elements() -> &'static Elements {
+        static ELEMENTS: std::sync::OnceLock<Elements> = std::sync::OnceLock::new();
+        ELEMENTS.get_or_init(|| Elements::embedded().unwrap())
     }
 
     pub fn rules(findings: &Findings) -> Vec<Rule> {

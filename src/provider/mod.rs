@@ -16,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, Method};
 
+use crate::config::elements::Elements;
 use crate::config::interactions::{Interaction, Interactions};
 use crate::config::jwt::{JwtMode, Policy};
 use crate::config::rejection::Rejection;
@@ -42,6 +43,11 @@ pub struct ProviderRequest<'a> {
     /// The endpoint check 6 found: its service root is the `aud` a token must name, its `jwt`
     /// settings the mode and the key.
     pub endpoint: &'a Endpoint,
+    /// The FHIR STU3 element tables the JWT's resource claims are read against.
+    pub elements: &'a Elements,
+    /// Whether to decode the token into JSON trees for the journal's details
+    /// (`journal_details`): off, the hot path builds none.
+    pub keep_token: bool,
 }
 
 /// Rules broken by a request that `report` mode let through, for the response header.
@@ -172,9 +178,11 @@ pub fn inspect(policy: &Policy, request: &ProviderRequest, now: i64) -> Inspecti
         now,
         clock_skew: policy.clock_skew_s,
         key: request.endpoint.jwt.key.as_ref(),
+        elements: Some(request.elements),
     };
     let token =
         jwt::check_authorization(request.headers.get(AUTHORIZATION), &expected, &mut findings);
+    let token = token.filter(|_| request.keep_token).map(jwt::decode);
     Inspection { findings, token }
 }
 
@@ -187,7 +195,7 @@ pub fn unix_now() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::jwt::tests::{good_payload, NOW, ROOT};
+    use super::jwt::tests::{good_payload, shipped_elements, NOW, ROOT};
     use super::jwt::{encode_unsigned, unsigned_header};
     use super::*;
     use crate::config::interactions::EMBEDDED;
@@ -227,6 +235,8 @@ mod tests {
             interaction: metadata(&c),
             interactions: &c,
             endpoint: &e,
+            elements: shipped_elements(),
+            keep_token: false,
         };
         assert_eq!(
             inspect(&Policy::default(), &request(&good, "/metadata"), NOW).findings,
@@ -253,6 +263,8 @@ mod tests {
                 interaction: metadata(&c),
                 interactions: &c,
                 endpoint: &e,
+                elements: shipped_elements(),
+                keep_token: false,
             };
             let policy = Policy {
                 mode: policy_mode,
