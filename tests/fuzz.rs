@@ -13,6 +13,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 use ssp_sim::config::elements::Elements;
 use ssp_sim::config::errors::ErrorCatalog;
+use ssp_sim::config::interactions::JwtRules;
 use ssp_sim::config::interactions::{Interactions, EMBEDDED};
 use ssp_sim::config::rejection::{ids, Placeholder};
 use ssp_sim::config::routes::{Asid, Registry};
@@ -171,7 +172,7 @@ proptest! {
     fn the_jwt_readers_summary_never_carries_a_value(payload in secret_json(), now in 0i64..4_000_000_000) {
         let token = encode_unsigned(&unsigned_header(), &payload);
         let elements = stu3();
-        let expected = Expected { aud: Some(ROOT), interaction: None, now, clock_skew: 30, key: None, elements: Some(elements) };
+        let expected = Expected { rules: JwtRules::Gpconnect1, aud: Some(ROOT), interaction: None, now, clock_skew: 30, key: None, elements: Some(elements) };
         let mut findings = Findings::default();
         jwt::check_token(&token, &expected, &mut findings);
         let summary = findings.summary();

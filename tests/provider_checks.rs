@@ -13,6 +13,7 @@ use http::{Method, StatusCode};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use ssp_sim::config::elements::Elements;
+use ssp_sim::config::interactions::JwtRules;
 use ssp_sim::config::jwt::JwtMode;
 use ssp_sim::config::settings::Overrides;
 use ssp_sim::provider::findings::{Findings, Rule};
@@ -592,7 +593,7 @@ proptest! {
         signature in "[A-Za-z0-9_=+/-]{0,20}",
         now in any::<i64>(),
     ) {
-        let expected = Expected { aud: Some(ROOT), interaction: None, now, clock_skew: 30, key: None, elements: Some(stu3()) };
+        let expected = Expected { rules: JwtRules::Gpconnect1, aud: Some(ROOT), interaction: None, now, clock_skew: 30, key: None, elements: Some(stu3()) };
         let mut findings = Findings::default();
         jwt::check_token(&text, &expected, &mut findings);
         prop_assert!(!findings.passed());

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::cli::JwtArgs;
 use crate::config::elements::Elements;
-use crate::config::interactions::{Interaction, Interactions};
+use crate::config::interactions::{Interaction, Interactions, JwtRules};
 use crate::config::jwt::{self as jwt_key, KeyError, Policy};
 use crate::config::load;
 use crate::config::problems::ConfigError;
@@ -227,6 +227,7 @@ fn judge(
     let key = args.key.as_deref().map(jwt_key::load).transpose()?;
     let elements = Elements::embedded()?;
     let expected = Expected {
+        rules: interaction.map_or(JwtRules::default(), |i| i.jwt),
         aud: args.aud.as_deref(),
         interaction,
         now,

@@ -27,15 +27,18 @@ pub enum Capability {
     Structured,
     /// Access Document: the patient's documents and their binaries.
     Documents,
+    /// Access Record: HTML (GP Connect 0.7, FHIR DSTU2): care record sections as HTML.
+    Html,
 }
 
 impl Capability {
     /// Every capability, for parsing routes.toml names (and a test that each has interactions).
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 5] = [
         Capability::Foundations,
         Capability::Appointments,
         Capability::Structured,
         Capability::Documents,
+        Capability::Html,
     ];
 
     /// The name used in routes.toml.
@@ -45,6 +48,7 @@ impl Capability {
             Capability::Appointments => "appointments",
             Capability::Structured => "structured",
             Capability::Documents => "documents",
+            Capability::Html => "html",
         }
     }
 
@@ -52,6 +56,22 @@ impl Capability {
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.name() == name)
     }
+}
+
+/// Which JWT rules check 10 judges an interaction's token by (`jwt` in the catalogue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum JwtRules {
+    /// GP Connect 1.x (STU3): integration_cross_organisation_audit_and_provenance, 1.2.7-1.6.
+    #[default]
+    #[serde(rename = "gpconnect-1")]
+    Gpconnect1,
+    /// GP Connect 0.7 (DSTU2), Access Record HTML: `requested_record`, the
+    /// `http://fhir.nhs.net/...` systems, a DSTU2 HumanName, `aud` the token URL.
+    #[serde(rename = "gpconnect-0.7")]
+    Gpconnect07,
+    /// No JWT is looked at (a service whose tokens ssp-sim does not know).
+    #[serde(rename = "none")]
+    None,
 }
 
 /// A JWT `reason_for_request` value (integration_cross_organisation_audit_and_provenance, 1.6).
@@ -174,6 +194,8 @@ pub struct Interaction {
     pub since: String,
     /// The use-case page of the specification, e.g. `foundations_use_case_read_a_patient.html`.
     pub spec_page: String,
+    /// The JWT rules its tokens are judged by.
+    pub jwt: JwtRules,
 }
 
 impl Interaction {
@@ -223,6 +245,8 @@ struct RawInteraction {
     confidentiality_scope: bool,
     since: String,
     spec_page: String,
+    #[serde(default)]
+    jwt: JwtRules,
 }
 
 fn direct_care_only() -> Vec<Reason> {
@@ -310,6 +334,7 @@ impl Interactions {
                 confidentiality_scope: r.confidentiality_scope,
                 since: r.since,
                 spec_page: r.spec_page,
+                jwt: r.jwt,
             });
         }
         problems.finish(Self { list, by_id })

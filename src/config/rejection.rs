@@ -99,6 +99,10 @@ pub mod ids {
         INTERNAL_SERVER_ERROR = "internal-server-error",
         /// 422 INVALID_RESOURCE.
         INVALID_RESOURCE = "invalid-resource",
+        /// 400 BAD_REQUEST in GP Connect 0.7 (DSTU2) form, for Access Record HTML.
+        DSTU2_BAD_REQUEST = "dstu2-bad-request",
+        /// 422 INVALID_RESOURCE in GP Connect 0.7 (DSTU2) form, for Access Record HTML.
+        DSTU2_INVALID_RESOURCE = "dstu2-invalid-resource",
         /// 403 ACCESS_DENIED.
         ACCESS_DENIED = "access-denied",
         /// 409 DUPLICATE_REJECTED.

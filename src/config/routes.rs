@@ -141,6 +141,8 @@ impl DemoSwitches {
             Capability::Appointments => self.appointments,
             Capability::Structured => self.structured,
             Capability::Documents => self.documents,
+            // Access Record HTML (0.7) predates the switches (1.2.7, #837): it is always on.
+            Capability::Html => true,
         }
     }
 }

@@ -1,12 +1,13 @@
-//! The payload claims of a GP Connect 1.x JWT: each required claim present and of its JSON
-//! type, the times, `reason_for_request`, `requested_scope`, `aud` and `sub`. The three FHIR
+//! The payload claims of a GP Connect JWT: each required claim present and of its JSON type,
+//! the times, `reason_for_request`, `requested_scope`, `aud` and `sub`, by the rules of 1.x or
+//! of 0.7 (Access Record HTML, which adds `requested_record` and fixes `aud`). The FHIR
 //! resource claims are `resources`' job.
 
 use super::findings::{Findings, Rule};
 use super::jwt::{shorten, Expected};
 use super::resources;
 use super::view::Object;
-use crate::config::interactions::Reason;
+use crate::config::interactions::{JwtRules, Reason};
 
 /// How long a GP Connect token lives: `exp` is exactly `iat` + 5 minutes.
 pub const LIFETIME_S: i64 = 300;
@@ -20,6 +21,12 @@ enum Kind {
     /// A FHIR resource as a JSON object.
     Resource,
 }
+
+/// The `aud` every GP Connect 0.7 token names: the authorisation server's token URL.
+pub const DSTU2_AUD: &str = "https://authorize.fhir.nhs.net/token";
+
+/// The claim GP Connect 0.7 requires beside 1.x's.
+const REQUESTED_RECORD: (&str, Kind) = ("requested_record", Kind::Resource);
 
 /// Every claim GP Connect 1.x requires, in the spec's order.
 const CLAIMS: [(&str, Kind); 10] = [
@@ -38,13 +45,18 @@ const CLAIMS: [(&str, Kind); 10] = [
 /// Whether `name` is one of the claims GP Connect requires: lets a finding name its claim in
 /// the logs without its value.
 pub(super) fn is_claim(name: &str) -> bool {
-    CLAIMS.iter().any(|(claim, _)| *claim == name)
+    CLAIMS
+        .iter()
+        .chain([&REQUESTED_RECORD])
+        .any(|(claim, _)| *claim == name)
 }
 
 /// The payload rules: every `claim.*` rule and the three resource rules, applied to a decoded
 /// payload. Every broken rule goes into `findings`; nothing stops at the first.
 pub fn check(payload: &Object, expected: &Expected, findings: &mut Findings) {
-    for (name, kind) in CLAIMS {
+    let dstu2 = expected.rules == JwtRules::Gpconnect07;
+    let extra = dstu2.then_some(REQUESTED_RECORD);
+    for (name, kind) in CLAIMS.into_iter().chain(extra) {
         present_and_typed(payload, name, kind, findings);
     }
     let text = |name: &str| payload.get(name).and_then(|v| v.text());
@@ -64,17 +76,27 @@ pub fn check(payload: &Object, expected: &Expected, findings: &mut Findings) {
         requested_scope(&scope, expected, findings);
     }
     if let (Some(aud), Some(root)) = (text("aud"), expected.aud) {
-        if aud != root {
+        if aud != root && dstu2 {
+            findings.fail(Rule::Aud, format!("JWT claim aud must be `{root}` (GP Connect 0.7 fixes it to the token URL), got `{}`", shorten(&aud)));
+        } else if aud != root {
             findings.fail(Rule::Aud, format!("JWT claim aud must be the provider endpoint's service root `{root}` (its nhsMhsEndPoint in SDS), got `{}`", shorten(&aud)));
         }
     }
-    let stu3 = expected.elements;
-    resources::device(payload.get("requesting_device"), stu3, findings);
-    resources::organization(payload.get("requesting_organization"), stu3, findings);
+    let version = if dstu2 {
+        resources::Version::Dstu2
+    } else {
+        resources::Version::Stu3(expected.elements)
+    };
+    if dstu2 {
+        let scope = text("requested_scope");
+        resources::requested_record(payload.get("requested_record"), scope.as_deref(), findings);
+    }
+    resources::device(payload.get("requesting_device"), version, findings);
+    resources::organization(payload.get("requesting_organization"), version, findings);
     // The spec relaxes the practitioner's SHALLs to SHOULDs for record migration (GP2GP).
     let practitioner_id = resources::practitioner(
         payload.get("requesting_practitioner"),
-        stu3,
+        version,
         migration,
         findings,
     );

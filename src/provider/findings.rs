@@ -4,6 +4,7 @@
 use http::header::WWW_AUTHENTICATE;
 use http::HeaderValue;
 
+use crate::config::interactions::JwtRules;
 use crate::config::rejection::{ids, Placeholder, Rejection};
 
 /// Which GP Connect error a broken rule answers with.
@@ -85,6 +86,9 @@ pub enum Rule {
     Aud,
     /// `claim.sub`: `sub` equals `requesting_practitioner.id`.
     Sub,
+    /// `requested_record` (GP Connect 0.7): the Patient (NHS number) or Organization (ODS code)
+    /// the request is for.
+    RequestedRecord,
     /// `claim.resource_type`: the resource claims are a Device, an Organization and a
     /// Practitioner (422, as the assurance suite expects of providers).
     ResourceType,
@@ -104,7 +108,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in README.md's order, for the tests that walk them all.
-    pub const ALL: [Rule; 23] = [
+    pub const ALL: [Rule; 24] = [
         Rule::Authorization,
         Rule::Parts,
         Rule::Base64url,
@@ -121,6 +125,7 @@ impl Rule {
         Rule::RequestedScope,
         Rule::Aud,
         Rule::Sub,
+        Rule::RequestedRecord,
         Rule::ResourceType,
         Rule::Device,
         Rule::Organization,
@@ -149,6 +154,7 @@ impl Rule {
             Rule::RequestedScope => "claim.requested_scope",
             Rule::Aud => "claim.aud",
             Rule::Sub => "claim.sub",
+            Rule::RequestedRecord => "requested_record",
             Rule::ResourceType => "claim.resource_type",
             Rule::Device => "requesting_device",
             Rule::Organization => "requesting_organization",
@@ -163,6 +169,7 @@ impl Rule {
     pub fn answer(self) -> Answer {
         match self {
             Rule::ResourceType
+            | Rule::RequestedRecord
             | Rule::Device
             | Rule::Organization
             | Rule::Practitioner
@@ -263,8 +270,9 @@ impl Findings {
         )
     }
 
-    /// The rejection answering the violations, if any; its diagnostics list every violation.
-    pub fn rejection(&self) -> Option<Rejection> {
+    /// The rejection answering the violations, if any, in the error form of the rule set's
+    /// GP Connect version; its diagnostics list every violation.
+    pub fn rejection(&self, rules: JwtRules) -> Option<Rejection> {
         let answer = self.answer()?;
         let diagnostics = self
             .violations
@@ -272,12 +280,14 @@ impl Findings {
             .map(|f| f.message.as_str())
             .collect::<Vec<_>>()
             .join("; ");
-        let rejection = match answer {
-            Answer::BadRequest => Rejection::bad_request(diagnostics),
-            Answer::InvalidResource => {
-                Rejection::new(ids::INVALID_RESOURCE).with(Placeholder::Diagnostics, diagnostics)
-            }
+        let dstu2 = rules == JwtRules::Gpconnect07;
+        let id = match (answer, dstu2) {
+            (Answer::BadRequest, false) => ids::BAD_REQUEST,
+            (Answer::InvalidResource, false) => ids::INVALID_RESOURCE,
+            (Answer::BadRequest, true) => ids::DSTU2_BAD_REQUEST,
+            (Answer::InvalidResource, true) => ids::DSTU2_INVALID_RESOURCE,
         };
+        let rejection = Rejection::new(id).with(Placeholder::Diagnostics, diagnostics);
         Some(match self.challenge {
             Some(challenge) => rejection.with_header(
                 WWW_AUTHENTICATE,
@@ -316,9 +326,12 @@ mod tests {
     fn any_bad_request_makes_the_answer_a_bad_request_listing_everything() {
         let mut f = Findings::default();
         f.fail(Rule::Device, "JWT claim requesting_device.model is missing");
-        assert_eq!(f.rejection().unwrap().error, ids::INVALID_RESOURCE);
+        assert_eq!(
+            f.rejection(JwtRules::Gpconnect1).unwrap().error,
+            ids::INVALID_RESOURCE
+        );
         f.fail(Rule::Exp, "JWT claim exp must be iat + 300");
-        let r = f.rejection().unwrap();
+        let r = f.rejection(JwtRules::Gpconnect1).unwrap();
         assert_eq!(r.error, ids::BAD_REQUEST);
         assert_eq!(
             r.value(Placeholder::Diagnostics),
@@ -330,7 +343,7 @@ mod tests {
     fn notices_never_refuse() {
         let mut f = Findings::default();
         f.notice(Rule::PractitionerLocalIdentifier, "no local identifier");
-        assert!(f.passed() && f.rejection().is_none());
+        assert!(f.passed() && f.rejection(JwtRules::Gpconnect1).is_none());
         assert_eq!(
             f.lines(),
             ["requesting_practitioner.local_identifier: no local identifier"]

@@ -16,11 +16,13 @@ use super::claims;
 use super::findings::{Challenge, Findings, Rule};
 use super::view::{describe, Object};
 use crate::config::elements::Elements;
-use crate::config::interactions::Interaction;
+use crate::config::interactions::{Interaction, JwtRules};
 
 /// What a token is checked against.
 #[derive(Clone, Copy)]
 pub struct Expected<'a> {
+    /// The GP Connect version's rules (1.x STU3, or 0.7 DSTU2 for Access Record HTML).
+    pub rules: JwtRules,
     /// The provider endpoint's service root, which `aud` must equal; `None` skips that rule.
     pub aud: Option<&'a str>,
     /// The interaction the request declares; `None` skips the scope and reason rules.
@@ -354,6 +356,7 @@ pub(super) mod tests {
 
     pub fn expected(key: Option<&DecodingKey>) -> Expected<'_> {
         Expected {
+            rules: JwtRules::Gpconnect1,
             aud: Some(ROOT),
             interaction: None,
             now: NOW,

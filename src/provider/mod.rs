@@ -17,7 +17,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, Method};
 
 use crate::config::elements::Elements;
-use crate::config::interactions::{Interaction, Interactions};
+use crate::config::interactions::{Interaction, Interactions, JwtRules};
 use crate::config::jwt::{JwtMode, Policy};
 use crate::config::rejection::Rejection;
 use crate::config::routes::Endpoint;
@@ -148,7 +148,7 @@ fn judge(mode: JwtMode, findings: &Findings) -> Result<Verdict, Rejection> {
     // The consumer gets every message (its own token's values); the logs and the trail (so the
     // journal) get the rules and claims by name only: the README's data-handling rule.
     let summary = findings.summary();
-    match (mode, findings.rejection()) {
+    match (mode, findings.rejection(request.interaction.jwt)) {
         (JwtMode::Report, _) if !summary.is_empty() => Ok(Verdict {
             note: Some(format!("reported, not enforced: {summary}")),
             warnings: Warnings(findings.lines()),
@@ -172,8 +172,17 @@ pub fn inspect(policy: &Policy, request: &ProviderRequest, now: i64) -> Inspecti
         request.rest,
         &mut findings,
     );
+    let rules = request.interaction.jwt;
+    if rules == JwtRules::None {
+        return findings;
+    }
     let expected = jwt::Expected {
-        aud: Some(&request.endpoint.service_root),
+        rules,
+        // GP Connect 0.7 fixes `aud` to the token URL; 1.x makes it the endpoint.
+        aud: Some(match rules {
+            JwtRules::Gpconnect07 => claims::DSTU2_AUD,
+            _ => &request.endpoint.service_root,
+        }),
         interaction: Some(request.interaction),
         now,
         clock_skew: policy.clock_skew_s,

@@ -1,6 +1,6 @@
-//! The three FHIR resource claims of a GP Connect 1.x JWT: `requesting_device`,
-//! `requesting_organization` and `requesting_practitioner`, minimal STU3 resources with the
-//! elements the audit page requires. A claim of the wrong resource type, with an element its
+//! The FHIR resource claims of a GP Connect JWT: `requesting_device`,
+//! `requesting_organization` and `requesting_practitioner`, minimal STU3 resources (DSTU2 in
+//! GP Connect 0.7, which adds `requested_record`) with the elements the audit page requires. A claim of the wrong resource type, with an element its
 //! STU3 type does not have, or lacking what the spec requires is an invalid resource (422), as
 //! the assurance suite expects of providers (`JWT.feature`).
 
@@ -10,13 +10,94 @@ use super::findings::{Findings, Rule};
 use super::jwt::shorten;
 use super::view::{Json, Object};
 use crate::config::elements::Elements;
-use crate::wire::systems::{ODS_CODE, SDS_ROLE_PROFILE_ID, SDS_USER_ID};
+use crate::wire::systems::{
+    DSTU2_NHS_NUMBER, DSTU2_ODS_CODE, DSTU2_SDS_USER_ID, ODS_CODE, SDS_ROLE_PROFILE_ID, SDS_USER_ID,
+};
 
-/// The GP Connect 0.x (DSTU2) system consumers still send by mistake.
-const DSTU2_ODS_CODE: &str = "http://fhir.nhs.net/Id/ods-organization-code";
+/// The FHIR version the claims are resources of, with what differs between them.
+#[derive(Clone, Copy)]
+pub enum Version<'e> {
+    /// GP Connect 1.x, with the element tables to read them against (`None` skips that).
+    Stu3(Option<&'e Elements>),
+    /// GP Connect 0.7 (Access Record HTML).
+    Dstu2,
+}
 
-pub fn device(claim: Option<Json>, stu3: Option<&Elements>, findings: &mut Findings) {
-    let read = Reader::new("requesting_device", Rule::Device, false, stu3);
+impl Version<'_> {
+    fn label(self) -> &'static str {
+        match self {
+            Version::Stu3(_) => "FHIR STU3",
+            Version::Dstu2 => "FHIR DSTU2",
+        }
+    }
+
+    /// The ODS code system, and the other version's, which consumers mix up.
+    fn ods_code(self) -> (&'static str, &'static str) {
+        match self {
+            Version::Stu3(_) => (ODS_CODE, DSTU2_ODS_CODE),
+            Version::Dstu2 => (DSTU2_ODS_CODE, ODS_CODE),
+        }
+    }
+
+    fn sds_user_id(self) -> &'static str {
+        match self {
+            Version::Stu3(_) => SDS_USER_ID,
+            Version::Dstu2 => DSTU2_SDS_USER_ID,
+        }
+    }
+
+    /// The other version's GP Connect, for hints.
+    fn other(self) -> &'static str {
+        match self {
+            Version::Stu3(_) => "GP Connect 0.x",
+            Version::Dstu2 => "GP Connect 1.x",
+        }
+    }
+}
+
+/// GP Connect 0.7's `requested_record`: the Patient (by NHS number) for a patient scope, the
+/// Organization (by ODS code) for an organisation scope.
+pub fn requested_record(claim: Option<Json>, scope: Option<&str>, findings: &mut Findings) {
+    let Some(record) = claim.and_then(Json::object) else {
+        return;
+    };
+    let (kind, system, what) = if scope.is_some_and(|s| s.starts_with("organization/")) {
+        (
+            "Organization",
+            DSTU2_ODS_CODE,
+            "the organisation's ODS code",
+        )
+    } else {
+        ("Patient", DSTU2_NHS_NUMBER, "the patient's NHS number")
+    };
+    let found = record.get("resourceType").and_then(Json::as_str);
+    if found.as_deref() != Some(kind) {
+        let got = record
+            .get("resourceType")
+            .map_or_else(|| "none".to_owned(), |t| t.describe());
+        findings.fail(Rule::RequestedRecord, format!("JWT claim requested_record must be a FHIR {kind} resource for requested_scope `{}`, got resourceType {got}", shorten(scope.unwrap_or(""))));
+        return;
+    }
+    let read = Reader::new(
+        "requested_record",
+        Rule::RequestedRecord,
+        false,
+        Version::Dstu2,
+    );
+    let ids = read.identifiers(&record, findings);
+    if !ids
+        .iter()
+        .any(|i| i.system.as_deref() == Some(system) && i.value.is_some())
+    {
+        findings.fail(
+            Rule::RequestedRecord,
+            format!("JWT claim requested_record.identifier must hold {what} with system {system}"),
+        );
+    }
+}
+
+pub fn device(claim: Option<Json>, version: Version, findings: &mut Findings) {
+    let read = Reader::new("requesting_device", Rule::Device, false, version);
     let Some(device) = read.resource(claim, "Device", findings) else {
         return;
     };
@@ -38,8 +119,13 @@ pub fn device(claim: Option<Json>, stu3: Option<&Elements>, findings: &mut Findi
     );
 }
 
-pub fn organization(claim: Option<Json>, stu3: Option<&Elements>, findings: &mut Findings) {
-    let read = Reader::new("requesting_organization", Rule::Organization, false, stu3);
+pub fn organization(claim: Option<Json>, version: Version, findings: &mut Findings) {
+    let read = Reader::new(
+        "requesting_organization",
+        Rule::Organization,
+        false,
+        version,
+    );
     let Some(org) = read.resource(claim, "Organization", findings) else {
         return;
     };
@@ -50,19 +136,17 @@ pub fn organization(claim: Option<Json>, stu3: Option<&Elements>, findings: &mut
         findings,
     );
     let ids = read.identifiers(&org, findings);
+    let (system, other) = version.ods_code();
     if !ids
         .iter()
-        .any(|i| i.system.as_deref() == Some(ODS_CODE) && i.value.is_some())
+        .any(|i| i.system.as_deref() == Some(system) && i.value.is_some())
     {
-        let hint = if ids
-            .iter()
-            .any(|i| i.system.as_deref() == Some(DSTU2_ODS_CODE))
-        {
-            format!(" ({DSTU2_ODS_CODE} is the GP Connect 0.x system)")
+        let hint = if ids.iter().any(|i| i.system.as_deref() == Some(other)) {
+            format!(" ({other} is the {} system)", version.other())
         } else {
             String::new()
         };
-        findings.fail(Rule::Organization, format!("JWT claim requesting_organization.identifier must hold the organisation's ODS code with system {ODS_CODE}{hint}"));
+        findings.fail(Rule::Organization, format!("JWT claim requesting_organization.identifier must hold the organisation's ODS code with system {system}{hint}"));
     }
 }
 
@@ -70,11 +154,16 @@ pub fn organization(claim: Option<Json>, stu3: Option<&Elements>, findings: &mut
 /// spec's SHALLs into notices, as it does for record migration.
 pub fn practitioner<'v>(
     claim: Option<Json<'v>>,
-    stu3: Option<&Elements>,
+    version: Version,
     lenient: bool,
     findings: &mut Findings,
 ) -> Option<Cow<'v, str>> {
-    let read = Reader::new("requesting_practitioner", Rule::Practitioner, lenient, stu3);
+    let read = Reader::new(
+        "requesting_practitioner",
+        Rule::Practitioner,
+        lenient,
+        version,
+    );
     let practitioner = read.resource(claim, "Practitioner", findings)?;
     let id = read.text(
         &practitioner,
@@ -88,19 +177,20 @@ pub fn practitioner<'v>(
         ids.iter()
             .any(|i| i.system.as_deref() == Some(system) && i.value.is_some())
     };
-    if !has(SDS_USER_ID) {
-        findings.fail_or_notice(lenient, Rule::Practitioner, format!("JWT claim requesting_practitioner.identifier must hold the user's SDS user ID (or UNK without a smartcard) with system {SDS_USER_ID}"));
+    let sds_user_id = version.sds_user_id();
+    if !has(sds_user_id) {
+        findings.fail_or_notice(lenient, Rule::Practitioner, format!("JWT claim requesting_practitioner.identifier must hold the user's SDS user ID (or UNK without a smartcard) with system {sds_user_id}"));
     }
     // The spec warns that real consumers often leave out the last two identifiers, so they
-    // are reported but never refused.
-    if !has(SDS_ROLE_PROFILE_ID) {
+    // are reported but never refused. 0.7 carries the role in practitionerRole instead.
+    if matches!(version, Version::Stu3(_)) && !has(SDS_ROLE_PROFILE_ID) {
         findings.notice(Rule::PractitionerRoleProfile, format!("JWT claim requesting_practitioner.identifier should hold the user's SDS role profile ID (or UNK without a smartcard) with system {SDS_ROLE_PROFILE_ID}"));
     }
     let local = ids.iter().any(|i| {
         i.value.is_some()
             && i.system
                 .as_deref()
-                .is_some_and(|s| s != SDS_USER_ID && s != SDS_ROLE_PROFILE_ID)
+                .is_some_and(|s| s != sds_user_id && s != SDS_ROLE_PROFILE_ID)
     });
     if !local {
         findings.notice(Rule::PractitionerLocalIdentifier, "JWT claim requesting_practitioner.identifier should hold the user's local identifier (a consumer-defined system and the user's id in it)");
@@ -114,17 +204,17 @@ struct Reader<'e> {
     rule: Rule,
     /// The spec's SHALLs are SHOULDs (record migration): they become notices.
     lenient: bool,
-    /// The STU3 element tables; `None` does not look for unknown elements.
-    stu3: Option<&'e Elements>,
+    /// The FHIR version, with the STU3 element tables where they are read against.
+    version: Version<'e>,
 }
 
 impl<'e> Reader<'e> {
-    fn new(claim: &'static str, rule: Rule, lenient: bool, stu3: Option<&'e Elements>) -> Self {
+    fn new(claim: &'static str, rule: Rule, lenient: bool, version: Version<'e>) -> Self {
         Self {
             claim,
             rule,
             lenient,
-            stu3,
+            version,
         }
     }
 
@@ -173,7 +263,9 @@ impl<'e> Reader<'e> {
         (kind, root): (&str, bool),
         findings: &mut Findings,
     ) {
-        let Some(stu3) = self.stu3 else { return };
+        let Version::Stu3(Some(stu3)) = self.version else {
+            return;
+        };
         // The element is named in the message, but not in the claim path that the logs keep:
         // it is consumer text.
         for name in object.names() {
@@ -225,7 +317,8 @@ impl<'e> Reader<'e> {
                 self.lenient,
                 self.rule,
                 format!(
-                    "JWT claim {claim}.identifier must be a list of Identifier (FHIR STU3), got {}",
+                    "JWT claim {claim}.identifier must be a list of Identifier ({}), got {}",
+                    self.version.label(),
                     list.describe()
                 ),
             );
@@ -262,6 +355,9 @@ impl<'e> Reader<'e> {
     /// `name`: a list of STU3 HumanName, one with a family name (a string) and given names (a
     /// list).
     fn human_name(&self, name: Option<Json>, findings: &mut Findings) {
+        if matches!(self.version, Version::Dstu2) {
+            return self.dstu2_human_name(name, findings);
+        }
         let mut fail =
             |message: String| findings.fail_or_notice(self.lenient, Rule::Practitioner, message);
         let names = match name {
@@ -309,6 +405,41 @@ impl<'e> Reader<'e> {
     }
 }
 
+impl Reader<'_> {
+    /// GP Connect 0.7's `name`: one DSTU2 HumanName, with `family` and `given` lists of strings.
+    fn dstu2_human_name(&self, name: Option<Json>, findings: &mut Findings) {
+        let mut fail =
+            |message: String| findings.fail_or_notice(self.lenient, Rule::Practitioner, message);
+        let name = match name {
+            Some(one) if one.is_object() => one.object().unwrap_or_else(Object::empty),
+            Some(list) if list.is_array() => {
+                return fail("JWT claim requesting_practitioner.name must be one HumanName (FHIR DSTU2); a list is the STU3 (GP Connect 1.x) form".to_owned());
+            }
+            Some(other) if !other.is_null() => {
+                return fail(format!(
+                    "JWT claim requesting_practitioner.name must be a HumanName, got {}",
+                    other.describe()
+                ));
+            }
+            _ => {
+                return fail("JWT claim requesting_practitioner.name is missing; it must be a HumanName with family and given".to_owned());
+            }
+        };
+        let strings = |v: Option<Json>| {
+            v.and_then(Json::array)
+                .is_some_and(|a| !a.is_empty() && a.iter().all(|s| s.text().is_some()))
+        };
+        for part in ["family", "given"] {
+            if !strings(name.get(part)) {
+                fail(format!("JWT claim requesting_practitioner.name.{part} must be a list of strings (FHIR DSTU2 HumanName)"));
+            }
+        }
+        if name.get("prefix").is_some_and(|p| !strings(Some(p))) {
+            fail("JWT claim requesting_practitioner.name.prefix must be a list of strings (the user's titles)".to_owned());
+        }
+    }
+}
+
 /// One `Identifier`, with empty strings read as absent.
 struct Identifier<'v> {
     system: Option<Cow<'v, str>>,
@@ -321,8 +452,8 @@ mod tests {
     use super::*;
 
     #[allow(non_snake_case)]
-    fn STU3() -> Option<&'static Elements> {
-        Some(shipped_elements())
+    fn STU3() -> Version<'static> {
+        Version::Stu3(Some(shipped_elements()))
     }
     use serde_json::{json, Value};
 
@@ -472,7 +603,7 @@ mod tests {
             .message
             .contains("requesting_practitioner.name[0] has the element `nickname`"));
         let mut f = Findings::default();
-        on(&d, |c| device(c, None, &mut f));
+        on(&d, |c| device(c, Version::Stu3(None), &mut f));
         assert!(f.passed(), "no tables, no element rule");
     }
 }

@@ -23,6 +23,11 @@ impl<'a> Object<'a> {
         serde_json::from_slice(bytes)
     }
 
+    /// An object with no members.
+    pub fn empty() -> Self {
+        Object(Vec::new())
+    }
+
     /// The member called `name`; of duplicates the last, as `serde_json::Map` keeps it.
     pub fn get(&self, name: &str) -> Option<Json<'a>> {
         self.0
