@@ -24,6 +24,14 @@ fn routes(backend: &Backend) -> String {
         .build()
 }
 
+fn demo_routes() -> String {
+    test_consumer()
+        .provider("Test surgery", "A20047", support::PROVIDER, "A20047-821870")
+        .with("[provider.demo]\ngpconnect = true")
+        .endpoint(ROOT_07, "builtin:demo", &["html"])
+        .build()
+}
+
 async fn enforcing(backend: &Backend) -> Sim {
     let overrides = Overrides {
         jwt_mode: Some(JwtMode::Enforce),
@@ -172,5 +180,124 @@ async fn a_1x_token_on_access_record_html_is_refused_with_the_0_7_error_system()
         "http://fhir.nhs.net/ValueSet/gpconnect-error-or-warning-code-1"
     );
     assert!(reply.diagnostics().contains("requested_record.identifier must hold the patient's NHS number with system http://fhir.nhs.net/Id/nhs-number"), "{}", reply.diagnostics());
+    sim.stop().await;
+}
+
+/// The request body for `section` of the patient with `nhs_number`.
+fn care_record_body(nhs_number: &str, section: &str) -> String {
+    json!({"resourceType": "Parameters", "parameter": [
+        {"name": "patientNHSNumber", "valueIdentifier": {"system": "http://fhir.nhs.net/Id/nhs-number", "value": nhs_number}},
+        {"name": "recordSection", "valueCodeableConcept": {"coding": [{"system": "http://fhir.nhs.net/ValueSet/gpconnect-record-section-1", "code": section}]}}
+    ]})
+    .to_string()
+}
+
+fn demo_call(body: String) -> Call {
+    let token = encode_unsigned(&unsigned_header(), &payload_07());
+    Call::new(
+        Method::POST,
+        format!("{ROOT_07}/Patient/$gpc.getcarerecord"),
+        GET_CARE_RECORD,
+    )
+    .header("Authorization", &format!("Bearer {token}"))
+    .body("application/json+fhir", body)
+}
+
+#[tokio::test]
+async fn the_demo_answers_each_care_record_section_as_html_in_a_dstu2_bundle() {
+    let overrides = Overrides {
+        jwt_mode: Some(JwtMode::Enforce),
+        ..Overrides::default()
+    };
+    let sim = Sim::start_with(&demo_routes(), overrides).await;
+    for (section, title, shows) in [
+        (
+            "SUM",
+            "Summary",
+            &[
+                "Hypertensive disorder",
+                "Amlodipine 5mg tablets",
+                "Allergy to penicillin",
+            ][..],
+        ),
+        ("PRB", "Problems", &["Hypertensive disorder", "Asthma"]),
+        (
+            "MED",
+            "Medications",
+            &["Amlodipine 5mg tablets", "One tablet daily"],
+        ),
+        (
+            "ALL",
+            "Allergies and Sensitivities",
+            &["Allergy to penicillin", "Allergy to peanut"],
+        ),
+    ] {
+        let reply = sim
+            .client()
+            .send(demo_call(care_record_body("9476719931", section)))
+            .await;
+        reply.assert_status(StatusCode::OK);
+        let bundle = reply.json();
+        assert_eq!(bundle["type"], "searchset");
+        let composition = &bundle["entry"][0]["resource"];
+        assert_eq!(composition["resourceType"], "Composition");
+        let s = &composition["section"][0];
+        assert_eq!(s["title"], title);
+        assert_eq!(s["code"]["coding"][0]["code"], section);
+        let div = s["text"]["div"].as_str().unwrap();
+        assert!(div.starts_with(&format!("<div><h1>{title}</h1>")), "{div}");
+        for wanted in shows {
+            assert!(div.contains(wanted), "{section}: {wanted} not in {div}");
+        }
+        let patient = &bundle["entry"][1]["resource"];
+        assert_eq!(
+            patient["identifier"][0]["system"],
+            "http://fhir.nhs.net/Id/nhs-number"
+        );
+        assert_eq!(patient["identifier"][0]["value"], "9476719931");
+        assert!(
+            patient["name"][0]["family"].is_array(),
+            "DSTU2 HumanName: {patient}"
+        );
+        assert_eq!(
+            bundle["entry"][2]["resource"]["identifier"][0]["system"],
+            "http://fhir.nhs.net/Id/ods-organization-code"
+        );
+    }
+
+    let dstu2 = "http://fhir.nhs.net/ValueSet/gpconnect-error-or-warning-code-1";
+    for (body, status, code) in [
+        (
+            care_record_body("9690937294", "SUM"),
+            StatusCode::NOT_FOUND,
+            "PATIENT_NOT_FOUND",
+        ),
+        (
+            care_record_body("9476719932", "SUM"),
+            StatusCode::BAD_REQUEST,
+            "INVALID_NHS_NUMBER",
+        ),
+        (
+            care_record_body("9476719931", "XYZ"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_PARAMETER",
+        ),
+        (
+            care_record_body("9476719931", "SUM").replace(
+                "http://fhir.nhs.net/Id/nhs-number",
+                "https://fhir.nhs.uk/Id/nhs-number",
+            ),
+            StatusCode::BAD_REQUEST,
+            "INVALID_IDENTIFIER_SYSTEM",
+        ),
+    ] {
+        let reply = sim.client().send(demo_call(body)).await;
+        assert_eq!(reply.status, status, "{code}: {}", reply.display());
+        let coding = &reply.json()["issue"][0]["details"]["coding"][0];
+        assert_eq!(
+            (coding["system"].as_str(), coding["code"].as_str()),
+            (Some(dstu2), Some(code))
+        );
+    }
     sim.stop().await;
 }
