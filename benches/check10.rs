@@ -125,7 +125,7 @@ fn check10(c: &mut Criterion) {
             interactions: &interactions,
             endpoint: &endpoint,
         };
-        let found = inspect(&policy, &request, NOW);
+        let found = inspect(&policy, &request, NOW).findings;
         println!(
             "{name}: {} broken rules, {} notices",
             found.violations.len(),

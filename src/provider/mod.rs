@@ -135,7 +135,7 @@ pub fn run(policy: &Policy, request: &ProviderRequest) -> Checked {
         };
     }
     let Inspection { findings, token } = inspect(policy, request, unix_now());
-    let verdict = judge(mode, &findings);
+    let verdict = judge(mode, request.interaction.jwt, &findings);
     Checked {
         verdict,
         findings,
@@ -143,12 +143,12 @@ pub fn run(policy: &Policy, request: &ProviderRequest) -> Checked {
     }
 }
 
-/// What `mode` makes of the findings.
-fn judge(mode: JwtMode, findings: &Findings) -> Result<Verdict, Rejection> {
+/// What `mode` makes of the findings, refusing in the error form of the interaction's rules.
+fn judge(mode: JwtMode, rules: JwtRules, findings: &Findings) -> Result<Verdict, Rejection> {
     // The consumer gets every message (its own token's values); the logs and the trail (so the
     // journal) get the rules and claims by name only: the README's data-handling rule.
     let summary = findings.summary();
-    match (mode, findings.rejection(request.interaction.jwt)) {
+    match (mode, findings.rejection(rules)) {
         (JwtMode::Report, _) if !summary.is_empty() => Ok(Verdict {
             note: Some(format!("reported, not enforced: {summary}")),
             warnings: Warnings(findings.lines()),
@@ -174,7 +174,10 @@ pub fn inspect(policy: &Policy, request: &ProviderRequest, now: i64) -> Inspecti
     );
     let rules = request.interaction.jwt;
     if rules == JwtRules::None {
-        return findings;
+        return Inspection {
+            findings,
+            token: None,
+        };
     }
     let expected = jwt::Expected {
         rules,
