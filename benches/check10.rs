@@ -55,16 +55,17 @@ fn good_payload() -> Value {
 
 /// Two parts, a signed `alg` without a key, a wrong `typ`, and a payload whose every claim is
 /// wrong in a way that does not hide another rule: jwt.parts, jwt.alg, jwt.typ, claim.iss,
-/// claim.sub, claim.aud, claim.exp, claim.expired, claim.iat (until it went), claim.present,
-/// claim.type, claim.resource_type, requesting_organization, requesting_practitioner (and,
-/// once checked, its unknown element), both practitioner notices, and the interaction misfit.
+/// claim.sub, claim.aud, claim.exp, claim.expired (beyond the clock skew), claim.iat (until it
+/// went), claim.present, claim.type, claim.resource_type, requesting_organization (twice),
+/// requesting_practitioner (and, once checked, its unknown element), a practitioner notice,
+/// and the interaction misfit.
 fn broken_token() -> String {
     let mut payload = good_payload();
     payload["iss"] = "consumer".into();
     payload["sub"] = "1".into();
     payload["aud"] = "https://authorize.fhir.nhs.net/token".into();
     payload["iat"] = (NOW + 100).into();
-    payload["exp"] = (NOW - 10).into();
+    payload["exp"] = (NOW - 60).into();
     payload["reason_for_request"] = Value::Null;
     payload["requested_scope"] = 5.into();
     payload["requesting_device"]["resourceType"] = "Organization".into();

@@ -507,7 +507,10 @@ mod tests {
     fn shipped_catalogue_covers_every_capability() {
         let c = catalog();
         // `custom` holds only what routes.toml declares.
-        for cap in Capability::ALL.into_iter().filter(|&c| c != Capability::Custom) {
+        for cap in Capability::ALL
+            .into_iter()
+            .filter(|&c| c != Capability::Custom)
+        {
             assert!(
                 c.iter().any(|i| i.capability == cap),
                 "{cap:?} has no interaction"
