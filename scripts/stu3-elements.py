@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes demo/stu3-elements.json: the elements of the FHIR STU3 types a consumer sends the
-demo provider in a request body (Appointment, Patient, Parameters, Organization and every
-type they reach), as the demo checks them for unknown elements.
+demo provider in a request body or in a JWT resource claim (Appointment, Device, Organization,
+Parameters, Patient, Practitioner and every type they reach), as the demo and check 10 check
+them for unknown elements.
 
 The STU3 definitions come from the fhir.resources package (its STU3 models are generated from
 the official StructureDefinitions). Run it with the test venv after changing the roots:
@@ -16,7 +17,7 @@ import typing
 
 from fhir.resources.STU3 import get_fhir_model_class
 
-ROOTS = ["Appointment", "Organization", "Parameters", "Patient"]
+ROOTS = ["Appointment", "Device", "Organization", "Parameters", "Patient", "Practitioner"]
 
 
 def element_type(annotation):

@@ -11,7 +11,9 @@ use std::sync::{Arc, OnceLock};
 use http::{HeaderMap, HeaderValue, Uri};
 use proptest::prelude::*;
 use serde_json::Value;
+use ssp_sim::config::elements::Elements;
 use ssp_sim::config::errors::ErrorCatalog;
+use ssp_sim::config::interactions::JwtRules;
 use ssp_sim::config::interactions::{Interactions, EMBEDDED};
 use ssp_sim::config::rejection::{ids, Placeholder};
 use ssp_sim::config::routes::{Asid, Registry};
@@ -29,6 +31,12 @@ struct Data {
     interactions: Arc<Interactions>,
     catalog: ErrorCatalog,
     registry: Registry,
+}
+
+/// The shipped STU3 element tables, parsed once.
+fn stu3() -> &'static Elements {
+    static ELEMENTS: OnceLock<Elements> = OnceLock::new();
+    ELEMENTS.get_or_init(|| Elements::embedded().expect("the shipped tables"))
 }
 
 fn data() -> &'static Data {
@@ -163,7 +171,8 @@ proptest! {
     #[test]
     fn the_jwt_readers_summary_never_carries_a_value(payload in secret_json(), now in 0i64..4_000_000_000) {
         let token = encode_unsigned(&unsigned_header(), &payload);
-        let expected = Expected { aud: Some(ROOT), interaction: None, now, clock_skew: 30, key: None };
+        let elements = stu3();
+        let expected = Expected { rules: JwtRules::Gpconnect1, aud: Some(ROOT), interaction: None, now, clock_skew: 30, key: None, elements: Some(elements) };
         let mut findings = Findings::default();
         jwt::check_token(&token, &expected, &mut findings);
         let summary = findings.summary();

@@ -4,17 +4,27 @@
 mod support;
 
 use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http::{Method, StatusCode};
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use ssp_sim::config::elements::Elements;
+use ssp_sim::config::interactions::JwtRules;
 use ssp_sim::config::jwt::JwtMode;
 use ssp_sim::config::settings::Overrides;
 use ssp_sim::provider::findings::{Findings, Rule};
 use ssp_sim::provider::jwt::{self, encode_unsigned, unsigned_header, Expected};
 use support::{Backend, Call, Sim, READ_PATIENT, ROOT};
+
+/// The shipped STU3 element tables, parsed once.
+fn stu3() -> &'static Elements {
+    static ELEMENTS: OnceLock<Elements> = OnceLock::new();
+    ELEMENTS.get_or_init(|| Elements::embedded().expect("the shipped tables"))
+}
 
 /// Runs `ssp-sim` with `args`; returns the exit code and standard output.
 fn ssp_sim(args: &[&str]) -> (i32, String) {
@@ -160,15 +170,114 @@ async fn a_claim_resource_failing_validation_is_invalid_resource() {
 }
 
 #[tokio::test]
-async fn a_wrong_resource_type_in_a_claim_is_a_bad_request() {
+async fn a_wrong_resource_type_in_a_claim_is_invalid_resource_as_the_suite_expects() {
     let (sim, _backend) = sim(JwtMode::Enforce).await;
     let device = payload_of(&token_for(support::METADATA))["requesting_device"].clone();
     let token = metadata_token_with(json!({"requesting_organization": device}));
     let reply = sim.client().send(bearer(Call::metadata(), &token)).await;
-    reply.assert_outcome(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    reply.assert_outcome(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_RESOURCE");
     assert!(reply
         .diagnostics()
         .contains("must be a FHIR Organization resource, got resourceType string \"Device\""));
+    assert_eq!(
+        reply.header("www-authenticate"),
+        "Bearer error=\"invalid_token\""
+    );
+    let mut device = device;
+    device["resourceType"] = "InvalidResourceType".into();
+    let token = metadata_token_with(json!({ "requesting_device": device }));
+    let reply = sim.client().send(bearer(Call::metadata(), &token)).await;
+    reply.assert_outcome(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_RESOURCE");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_element_a_claims_stu3_type_does_not_have_is_invalid_resource_naming_it() {
+    let (sim, backend) = sim(JwtMode::Enforce).await;
+    let mut device = payload_of(&token_for(support::METADATA))["requesting_device"].clone();
+    // What the assurance suite's "Requesting Device - invalid" scenario adds.
+    device["invalidField"] = "Assurance Testing".into();
+    let token = metadata_token_with(json!({ "requesting_device": device }));
+    let reply = sim.client().send(bearer(Call::metadata(), &token)).await;
+    reply.assert_outcome(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_RESOURCE");
+    assert_eq!(
+        reply.diagnostics(),
+        "JWT claim requesting_device has the element `invalidField`, which FHIR STU3 Device does not have; remove it or correct its spelling"
+    );
+    assert_eq!(
+        reply.header("www-authenticate"),
+        "Bearer error=\"invalid_token\""
+    );
+    assert!(backend.requests().is_empty());
+    sim.stop().await;
+}
+
+fn unix_now() -> i64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    i64::try_from(now.as_secs()).unwrap()
+}
+
+#[tokio::test]
+async fn a_token_issued_200_s_in_the_future_passes_and_expiry_has_the_clock_skew_as_leeway() {
+    let (sim, backend) = sim(JwtMode::Enforce).await;
+    let iat = unix_now() + 200;
+    let token = metadata_token_with(json!({"iat": iat, "exp": iat + 300}));
+    let reply = sim.client().send(bearer(Call::metadata(), &token)).await;
+    reply.assert_status(StatusCode::OK);
+    assert_eq!(backend.requests().len(), 1);
+
+    // Expired 10 s ago: within the default 30 s of skew. Expired 60 s ago: refused.
+    let exp = unix_now() - 10;
+    let token = metadata_token_with(json!({"iat": exp - 300, "exp": exp}));
+    let reply = sim.client().send(bearer(Call::metadata(), &token)).await;
+    reply.assert_status(StatusCode::OK);
+    let exp = unix_now() - 60;
+    let token = metadata_token_with(json!({"iat": exp - 300, "exp": exp}));
+    let reply = sim.client().send(bearer(Call::metadata(), &token)).await;
+    reply.assert_outcome(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    assert!(
+        reply
+            .diagnostics()
+            .contains(&format!("JWT claim exp {exp} has passed")),
+        "{}",
+        reply.diagnostics()
+    );
+    assert!(reply.diagnostics().contains("allowed clock skew 30 s"));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn jwt_refusals_carry_the_rfc_6750_challenge_and_other_refusals_do_not() {
+    let (sim, _backend) = sim(JwtMode::Enforce).await;
+    // No credentials: RFC 6750 3.1 says no error code.
+    let reply = sim.client().send(Call::metadata()).await;
+    assert_eq!(reply.header("www-authenticate"), "Bearer");
+    let reply = sim
+        .client()
+        .send(Call::metadata().header("Authorization", "Bearer "))
+        .await;
+    assert_eq!(
+        reply.header("www-authenticate"),
+        "Bearer error=\"invalid_request\""
+    );
+    let token = token_for(support::METADATA);
+    let reply = sim
+        .client()
+        .send(bearer(Call::metadata(), token.trim_end_matches('.')))
+        .await;
+    reply.assert_outcome(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        "Bearer error=\"invalid_token\""
+    );
+    // A good token on a request the interaction does not fit: not the token's fault.
+    let call = Call::new(Method::GET, format!("{ROOT}/metadata"), READ_PATIENT);
+    let reply = sim
+        .client()
+        .send(bearer(call, &token_for(READ_PATIENT)))
+        .await;
+    reply.assert_outcome(StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    assert!(reply.headers.get("www-authenticate").is_none());
     sim.stop().await;
 }
 
@@ -484,7 +593,7 @@ proptest! {
         signature in "[A-Za-z0-9_=+/-]{0,20}",
         now in any::<i64>(),
     ) {
-        let expected = Expected { aud: Some(ROOT), interaction: None, now, clock_skew: 30, key: None };
+        let expected = Expected { rules: JwtRules::Gpconnect1, aud: Some(ROOT), interaction: None, now, clock_skew: 30, key: None, elements: Some(stu3()) };
         let mut findings = Findings::default();
         jwt::check_token(&text, &expected, &mut findings);
         prop_assert!(!findings.passed());

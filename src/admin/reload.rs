@@ -135,7 +135,7 @@ impl Reloader {
     fn reload_now(&self, trigger: Trigger) -> Result<Reloaded, ConfigError> {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         *seen = stamp(&self.source);
-        let interactions = self.gateway.routes().registry.interactions.clone();
+        let interactions = self.gateway.routes().registry.catalogue.clone();
         let loaded = self
             .source
             .load(&interactions, self.gateway.catalog())

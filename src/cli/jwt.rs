@@ -7,7 +7,8 @@ use std::io::{self, Read, Write};
 use serde_json::{json, Value};
 
 use crate::cli::JwtArgs;
-use crate::config::interactions::{Interaction, Interactions};
+use crate::config::elements::Elements;
+use crate::config::interactions::{Interaction, Interactions, JwtRules};
 use crate::config::jwt::{self as jwt_key, KeyError, Policy};
 use crate::config::load;
 use crate::config::problems::ConfigError;
@@ -224,7 +225,9 @@ fn judge(
     now: i64,
 ) -> Result<(jwt::Decoded, Findings), JwtCommandError> {
     let key = args.key.as_deref().map(jwt_key::load).transpose()?;
+    let elements = Elements::embedded()?;
     let expected = Expected {
+        rules: interaction.map_or(JwtRules::default(), |i| i.jwt),
         aud: args.aud.as_deref(),
         interaction,
         now,
@@ -232,10 +235,11 @@ fn judge(
             .jwt_clock_skew_s
             .unwrap_or(Policy::default().clock_skew_s),
         key: key.as_ref(),
+        elements: Some(&elements),
     };
     let mut findings = Findings::default();
-    let decoded = jwt::check_token(token, &expected, &mut findings);
-    Ok((decoded, findings))
+    jwt::check_token(token, &expected, &mut findings);
+    Ok((jwt::decode(token), findings))
 }
 
 fn pretty(value: &Value) -> String {

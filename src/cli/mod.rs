@@ -77,7 +77,7 @@ pub struct ServeArgs {
     /// Provider-side checks (JWT, interaction fit): enforce (refuse), report (forward and list failures in Ssp-Sim-Warnings) or off [default: enforce].
     #[arg(long, value_enum)]
     pub jwt_mode: Option<JwtMode>,
-    /// How many seconds a JWT's iat may be in the future, for consumer clocks slightly ahead [default: 30].
+    /// Leeway on a JWT's exp, in seconds, for consumer clocks slightly behind [default: 30].
     #[arg(long, value_name = "SECONDS")]
     pub jwt_clock_skew_s: Option<u64>,
     /// How many recent requests GET /journal keeps; 0 turns the journal off [default: 1000].
@@ -180,7 +180,7 @@ pub struct JwtArgs {
     /// PEM public key a signed token must verify with, as an endpoint's jwt_key.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
-    /// How many seconds iat may be in the future [default: 30].
+    /// Leeway on exp, in seconds [default: 30].
     #[arg(long, value_name = "SECONDS")]
     pub jwt_clock_skew_s: Option<u64>,
     /// The interaction catalogue [default: ./catalog/interactions.toml, else the embedded copy].

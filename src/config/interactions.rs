@@ -5,6 +5,7 @@
 //! a specification change is an edit, not a release.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use http::Method;
 use serde::Deserialize;
@@ -27,15 +28,21 @@ pub enum Capability {
     Structured,
     /// Access Document: the patient's documents and their binaries.
     Documents,
+    /// Access Record: HTML (GP Connect 0.7, FHIR DSTU2): care record sections as HTML.
+    Html,
+    /// Interactions routes.toml declares itself (`[[interaction]]`): any service Spine brokers.
+    Custom,
 }
 
 impl Capability {
     /// Every capability, for parsing routes.toml names (and a test that each has interactions).
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 6] = [
         Capability::Foundations,
         Capability::Appointments,
         Capability::Structured,
         Capability::Documents,
+        Capability::Html,
+        Capability::Custom,
     ];
 
     /// The name used in routes.toml.
@@ -45,6 +52,8 @@ impl Capability {
             Capability::Appointments => "appointments",
             Capability::Structured => "structured",
             Capability::Documents => "documents",
+            Capability::Html => "html",
+            Capability::Custom => "custom",
         }
     }
 
@@ -52,6 +61,22 @@ impl Capability {
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.name() == name)
     }
+}
+
+/// Which JWT rules check 10 judges an interaction's token by (`jwt` in the catalogue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum JwtRules {
+    /// GP Connect 1.x (STU3): integration_cross_organisation_audit_and_provenance, 1.2.7-1.6.
+    #[default]
+    #[serde(rename = "gpconnect-1")]
+    Gpconnect1,
+    /// GP Connect 0.7 (DSTU2), Access Record HTML: `requested_record`, the
+    /// `http://fhir.nhs.net/...` systems, a DSTU2 HumanName, `aud` the token URL.
+    #[serde(rename = "gpconnect-0.7")]
+    Gpconnect07,
+    /// No JWT is looked at (a service whose tokens ssp-sim does not know).
+    #[serde(rename = "none")]
+    None,
 }
 
 /// A JWT `reason_for_request` value (integration_cross_organisation_audit_and_provenance, 1.6).
@@ -174,6 +199,8 @@ pub struct Interaction {
     pub since: String,
     /// The use-case page of the specification, e.g. `foundations_use_case_read_a_patient.html`.
     pub spec_page: String,
+    /// The JWT rules its tokens are judged by.
+    pub jwt: JwtRules,
 }
 
 impl Interaction {
@@ -223,6 +250,70 @@ struct RawInteraction {
     confidentiality_scope: bool,
     since: String,
     spec_page: String,
+    #[serde(default)]
+    jwt: JwtRules,
+}
+
+/// An `[[interaction]]` table of routes.toml: an interaction the catalogue does not have, say
+/// of a service other than GP Connect that Spine brokers through the SSP.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Declared {
+    id: Spanned<String>,
+    #[serde(default)]
+    name: Option<String>,
+    method: Spanned<String>,
+    path: Spanned<String>,
+    #[serde(default)]
+    query_required: Vec<String>,
+    #[serde(default)]
+    scope: Option<Spanned<String>>,
+    #[serde(default = "direct_care_only")]
+    reason_for_request: Vec<Reason>,
+    /// Unlike the catalogue's, a declared interaction's tokens are not judged unless it says so.
+    #[serde(default = "no_jwt")]
+    jwt: Spanned<JwtRules>,
+}
+
+fn no_jwt() -> Spanned<JwtRules> {
+    Spanned::new(0..0, JwtRules::None)
+}
+
+fn parse_method(raw: &Spanned<String>, key: String, problems: &mut Problems) -> Method {
+    match raw.get_ref().as_str() {
+        "GET" => Method::GET,
+        "POST" => Method::POST,
+        "PUT" => Method::PUT,
+        "DELETE" => Method::DELETE,
+        other => {
+            problems.at(
+                raw.span(),
+                key,
+                format!("`{other}` is not one of GET, POST, PUT, DELETE"),
+            );
+            Method::GET
+        }
+    }
+}
+
+fn parse_path(raw: &Spanned<String>, key: String, problems: &mut Problems) -> PathPattern {
+    PathPattern::parse(raw.get_ref()).unwrap_or_else(|msg| {
+        problems.at(raw.span(), key, msg);
+        PathPattern {
+            text: String::new(),
+            segments: Vec::new(),
+        }
+    })
+}
+
+fn check_scope(raw: &Spanned<String>, key: String, problems: &mut Problems) {
+    if !SCOPES.contains(&raw.get_ref().as_str()) {
+        problems.at(
+            raw.span(),
+            key,
+            format!("`{}` is not one of {}", raw.get_ref(), SCOPES.join(", ")),
+        );
+    }
 }
 
 fn direct_care_only() -> Vec<Reason> {
@@ -265,38 +356,9 @@ impl Interactions {
                     format!("`{}` is listed twice; keep one entry", r.id.get_ref()),
                 );
             }
-            let method = match r.method.get_ref().as_str() {
-                "GET" => Method::GET,
-                "POST" => Method::POST,
-                "PUT" => Method::PUT,
-                "DELETE" => Method::DELETE,
-                other => {
-                    problems.at(
-                        r.method.span(),
-                        at("method"),
-                        format!("`{other}` is not one of GET, POST, PUT, DELETE"),
-                    );
-                    Method::GET
-                }
-            };
-            let path = PathPattern::parse(r.path.get_ref()).unwrap_or_else(|msg| {
-                problems.at(r.path.span(), at("path"), msg);
-                PathPattern {
-                    text: String::new(),
-                    segments: Vec::new(),
-                }
-            });
-            if !SCOPES.contains(&r.scope.get_ref().as_str()) {
-                problems.at(
-                    r.scope.span(),
-                    at("scope"),
-                    format!(
-                        "`{}` is not one of {}",
-                        r.scope.get_ref(),
-                        SCOPES.join(", ")
-                    ),
-                );
-            }
+            let method = parse_method(&r.method, at("method"), &mut problems);
+            let path = parse_path(&r.path, at("path"), &mut problems);
+            check_scope(&r.scope, at("scope"), &mut problems);
             list.push(Interaction {
                 key,
                 id: r.id.into_inner(),
@@ -310,9 +372,70 @@ impl Interactions {
                 confidentiality_scope: r.confidentiality_scope,
                 since: r.since,
                 spec_page: r.spec_page,
+                jwt: r.jwt,
             });
         }
         problems.finish(Self { list, by_id })
+    }
+
+    /// The catalogue with routes.toml's `[[interaction]]` tables added, each validated into
+    /// `problems` (routes.toml's); the catalogue itself when there are none.
+    pub fn declare(
+        self: &Arc<Self>,
+        declared: Vec<Declared>,
+        problems: &mut Problems,
+    ) -> Arc<Interactions> {
+        if declared.is_empty() {
+            return self.clone();
+        }
+        let mut list = self.list.clone();
+        let mut by_id = self.by_id.clone();
+        for (i, d) in declared.into_iter().enumerate() {
+            let at = |field: &str| format!("interaction[{i}].{field}");
+            let key = InteractionKey(list.len() as u16);
+            let id = d.id.get_ref();
+            if !id.starts_with("urn:") || id.chars().any(char::is_whitespace) {
+                problems.at(d.id.span(), at("id"), "an interaction ID is a URN without spaces, e.g. `urn:nhs:names:services:myservice:fhir:rest:read:thing-1`");
+            }
+            match by_id.get(id) {
+                Some(&k) if k.0 < self.list.len() as u16 => problems.at(d.id.span(), at("id"), format!("`{id}` is already in the interaction catalogue (catalog/interactions.toml); remove this [[interaction]] and register the ID by name")),
+                Some(_) => problems.at(d.id.span(), at("id"), format!("`{id}` is declared twice; keep one [[interaction]]")),
+                None => {
+                    by_id.insert(id.clone(), key);
+                }
+            }
+            let method = parse_method(&d.method, at("method"), problems);
+            let path = parse_path(&d.path, at("path"), problems);
+            let jwt = *d.jwt.get_ref();
+            let scope = match (&d.scope, jwt) {
+                (Some(scope), JwtRules::None) => scope.get_ref().clone(),
+                (Some(scope), _) => {
+                    check_scope(scope, at("scope"), problems);
+                    scope.get_ref().clone()
+                }
+                (None, JwtRules::None) => String::new(),
+                (None, _) => {
+                    problems.at(d.jwt.span(), at("scope"), format!("a JWT rule set needs the interaction's requested_scope: add scope = one of {}", SCOPES.join(", ")));
+                    String::new()
+                }
+            };
+            list.push(Interaction {
+                key,
+                name: d.name.unwrap_or_else(|| d.id.get_ref().clone()),
+                id: d.id.into_inner(),
+                capability: Capability::Custom,
+                method,
+                path,
+                query_required: d.query_required,
+                scope,
+                reasons: d.reason_for_request,
+                confidentiality_scope: false,
+                since: String::new(),
+                spec_page: String::new(),
+                jwt,
+            });
+        }
+        Arc::new(Interactions { list, by_id })
     }
 
     /// The interaction an `Ssp-InteractionID` value names, if it is in the catalogue.
@@ -323,6 +446,12 @@ impl Interactions {
     /// The interaction a key stands for; keys come only from this catalogue, so it always exists.
     pub fn by_key(&self, key: InteractionKey) -> &Interaction {
         &self.list[key.0 as usize]
+    }
+
+    /// The interaction a key stands for, if the key is of this catalogue (a key of a catalogue
+    /// that routes.toml extended may not be).
+    pub fn get_key(&self, key: InteractionKey) -> Option<&Interaction> {
+        self.list.get(key.0 as usize)
     }
 
     /// Every interaction, in catalogue order.
@@ -377,7 +506,11 @@ mod tests {
     #[test]
     fn shipped_catalogue_covers_every_capability() {
         let c = catalog();
-        for cap in Capability::ALL {
+        // `custom` holds only what routes.toml declares.
+        for cap in Capability::ALL
+            .into_iter()
+            .filter(|&c| c != Capability::Custom)
+        {
             assert!(
                 c.iter().any(|i| i.capability == cap),
                 "{cap:?} has no interaction"

@@ -25,7 +25,7 @@ pub enum JwtMode {
 pub struct Policy {
     /// Used for endpoints that do not set their own `jwt_mode`.
     pub mode: JwtMode,
-    /// How far in the future a token's `iat` may be, in seconds.
+    /// Leeway on `exp`, in seconds: a token is refused as expired this long after its `exp`.
     pub clock_skew_s: u64,
 }
 

@@ -3,6 +3,7 @@
 //! catalogue, routes.toml (the mock SDS) and the JWT keys. Nothing here knows about checks,
 //! forwarding or the admin API.
 
+pub mod elements;
 pub mod errors;
 pub mod interactions;
 pub mod jwt;

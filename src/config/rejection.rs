@@ -99,6 +99,18 @@ pub mod ids {
         INTERNAL_SERVER_ERROR = "internal-server-error",
         /// 422 INVALID_RESOURCE.
         INVALID_RESOURCE = "invalid-resource",
+        /// 400 BAD_REQUEST in GP Connect 0.7 (DSTU2) form, for Access Record HTML.
+        DSTU2_BAD_REQUEST = "dstu2-bad-request",
+        /// 422 INVALID_RESOURCE in GP Connect 0.7 (DSTU2) form, for Access Record HTML.
+        DSTU2_INVALID_RESOURCE = "dstu2-invalid-resource",
+        /// 404 PATIENT_NOT_FOUND in GP Connect 0.7 (DSTU2) form.
+        DSTU2_PATIENT_NOT_FOUND = "dstu2-patient-not-found",
+        /// 400 INVALID_NHS_NUMBER in GP Connect 0.7 (DSTU2) form.
+        DSTU2_INVALID_NHS_NUMBER = "dstu2-invalid-nhs-number",
+        /// 400 INVALID_IDENTIFIER_SYSTEM in GP Connect 0.7 (DSTU2) form.
+        DSTU2_INVALID_IDENTIFIER_SYSTEM = "dstu2-invalid-identifier-system",
+        /// 422 INVALID_PARAMETER in GP Connect 0.7 (DSTU2) form.
+        DSTU2_INVALID_PARAMETER = "dstu2-invalid-parameter",
         /// 403 ACCESS_DENIED.
         ACCESS_DENIED = "access-denied",
         /// 409 DUPLICATE_REJECTED.

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::errors::ErrorCatalog;
-use crate::config::interactions::{Capability, InteractionKey, InteractionSet, Interactions};
+use crate::config::interactions::{
+    Capability, Declared, InteractionKey, InteractionSet, Interactions,
+};
 use crate::config::jwt::{self, EndpointJwt, JwtMode};
 use crate::config::pem;
 use crate::config::problems::{ConfigError, Problems};
@@ -141,6 +143,9 @@ impl DemoSwitches {
             Capability::Appointments => self.appointments,
             Capability::Structured => self.structured,
             Capability::Documents => self.documents,
+            // Access Record HTML (0.7) predates the switches (1.2.7, #837), and routes.toml's
+            // own interactions are not GP Connect's: they are always on.
+            Capability::Html | Capability::Custom => true,
         }
     }
 }
@@ -178,8 +183,11 @@ impl Provider {
 pub struct Registry {
     /// Where it was read from, for messages.
     pub file: String,
-    /// The interaction catalogue the registry was validated against.
+    /// The interaction catalogue the registry was validated against, with routes.toml's own
+    /// `[[interaction]]`s.
     pub interactions: Arc<Interactions>,
+    /// The catalogue as loaded, without routes.toml's interactions: a reload starts from it.
+    pub catalogue: Arc<Interactions>,
     consumers: HashMap<Asid, Consumer>,
     providers: HashMap<Asid, Provider>,
     /// The `[[fault]]` tables, validated; the gateway installs them on start and on reload.
@@ -233,6 +241,8 @@ impl Registry {
         let raw: RawRoutes =
             toml::from_str(source).map_err(|e| ConfigError::toml(file, source, &e))?;
         let mut p = Problems::new(file, source);
+        let catalogue = interactions;
+        let interactions = &catalogue.declare(raw.interaction, &mut p);
         let mut lines: HashMap<Asid, (String, Range<usize>)> = HashMap::new();
         let mut claim_asid = |p: &mut Problems, raw: &Spanned<String>, key: &str, owner: &str| {
             let asid = parse_asid(p, raw, key)?;
@@ -394,6 +404,7 @@ impl Registry {
         p.finish(Self {
             file: file.to_owned(),
             interactions: interactions.clone(),
+            catalogue: catalogue.clone(),
             consumers,
             providers,
             faults,
@@ -423,6 +434,8 @@ struct RawRoutes {
     #[serde(default)]
     fault: Vec<Spanned<FaultSpec>>,
     rate_limit: Option<Spanned<RateLimit>>,
+    #[serde(default)]
+    interaction: Vec<Declared>,
 }
 
 #[derive(Deserialize)]

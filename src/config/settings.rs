@@ -142,7 +142,7 @@ pub struct Settings {
     pub error_catalog: Option<PathBuf>,
     /// `None` means `./catalog/interactions.toml`, or the embedded copy when that is missing.
     pub interactions: Option<PathBuf>,
-    /// Check 10 (the provider-side checks): mode and clock skew.
+    /// Check 10 (the provider-side checks): mode and clock skew (leeway on `exp`).
     pub provider_checks: Policy,
     /// How many recent requests the journal keeps; 0 turns it off.
     pub journal_size: usize,

@@ -243,7 +243,10 @@ impl Metrics {
             .map(|(key, count)| {
                 let interaction = key
                     .interaction
-                    .map(|k| self.interactions.by_key(k).id.clone())
+                    // An interaction routes.toml declared after start-up is not in this
+                    // catalogue: it is counted without its label rather than mislabelled.
+                    .and_then(|k| self.interactions.get_key(k))
+                    .map(|i| i.id.clone())
                     .unwrap_or_default();
                 let error = key
                     .error

@@ -14,8 +14,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::config::elements::Elements;
 use crate::config::problems::{ConfigError, Problem};
-use crate::demo::elements::Elements;
+use crate::demo::carerecord::CareRecordSections;
 use crate::demo::patients::PatientRecord;
 use crate::demo::pds::{self, Pds};
 use crate::demo::state::Booking;
@@ -47,6 +48,8 @@ pub enum Operation {
     PatientAppointments,
     StructuredRecord,
     StructuredMetadata,
+    /// Access Record HTML (0.7): `$gpc.getcarerecord`.
+    CareRecord,
     DocumentsMetadata,
     SearchDocuments,
     RetrieveDocument,
@@ -213,6 +216,8 @@ pub struct Fixtures {
     pub other_organisations: Vec<Value>,
     /// The STU3 element tables request bodies are checked against.
     pub elements: Elements,
+    /// The Access Record HTML sections `$gpc.getcarerecord` answers (`carerecord.json`).
+    pub care_record: CareRecordSections,
     operations: HashMap<String, Operation>,
 }
 
@@ -430,6 +435,7 @@ impl Fixtures {
         let structured: Option<RawStructured> = check.parse(files, "structured.json");
         let documents: Option<RawDocuments> = check.parse(files, "documents.json");
         let operations: Option<RawOperations> = check.parse(files, "operations.json");
+        let care_record: Option<CareRecordSections> = check.parse(files, "carerecord.json");
         let statements: Vec<Option<Value>> = [
             "capability-statement.json",
             "structured-capability-statement.json",
@@ -475,6 +481,7 @@ impl Fixtures {
             Some(documents),
             Some(operations),
             Some(elements),
+            Some(care_record),
         ) = (
             practice,
             patients,
@@ -484,6 +491,7 @@ impl Fixtures {
             documents,
             operations,
             elements,
+            care_record,
         )
         else {
             return Err(ConfigError {
@@ -512,6 +520,7 @@ impl Fixtures {
             other_organisations: Vec::new(),
             elements,
             operations: operations.operations,
+            care_record,
         };
         fixtures.appointments = check_appointments(&mut check, &fixtures, appointments, today);
         check_structured(&mut check, &fixtures);

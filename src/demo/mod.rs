@@ -11,9 +11,9 @@
 //! and Access Document follow 1.6.0, whose requests are a superset of 1.2.7's.
 
 mod appointments;
+mod carerecord;
 mod dates;
 mod documents;
-mod elements;
 mod enablement;
 pub(crate) mod errors;
 mod fhir;
@@ -227,6 +227,7 @@ impl DemoProvider {
             Operation::CancelAppointment => appointments::update(site, input, Change::Cancel),
             Operation::PatientAppointments => appointments::patient_appointments(site, input),
             Operation::StructuredRecord => structured::get_record(site, input),
+            Operation::CareRecord => carerecord::get_care_record(site, input),
             Operation::DocumentsMetadata => Ok(Reply::ok(
                 self.fixtures.documents_capability_statement.clone(),
             )),

@@ -1,13 +1,13 @@
-//! The payload claims of a GP Connect 1.x JWT: each required claim present and of its JSON
-//! type, the times, `reason_for_request`, `requested_scope`, `aud` and `sub`. The three FHIR
+//! The payload claims of a GP Connect JWT: each required claim present and of its JSON type,
+//! the times, `reason_for_request`, `requested_scope`, `aud` and `sub`, by the rules of 1.x or
+//! of 0.7 (Access Record HTML, which adds `requested_record` and fixes `aud`). The FHIR
 //! resource claims are `resources`' job.
 
-use serde_json::{Map, Value};
-
 use super::findings::{Findings, Rule};
-use super::jwt::{describe, shorten, Expected};
+use super::jwt::{shorten, Expected};
 use super::resources;
-use crate::config::interactions::Reason;
+use super::view::Object;
+use crate::config::interactions::{JwtRules, Reason};
 
 /// How long a GP Connect token lives: `exp` is exactly `iat` + 5 minutes.
 pub const LIFETIME_S: i64 = 300;
@@ -21,6 +21,12 @@ enum Kind {
     /// A FHIR resource as a JSON object.
     Resource,
 }
+
+/// The `aud` every GP Connect 0.7 token names: the authorisation server's token URL.
+pub const DSTU2_AUD: &str = "https://authorize.fhir.nhs.net/token";
+
+/// The claim GP Connect 0.7 requires beside 1.x's.
+const REQUESTED_RECORD: (&str, Kind) = ("requested_record", Kind::Resource);
 
 /// Every claim GP Connect 1.x requires, in the spec's order.
 const CLAIMS: [(&str, Kind); 10] = [
@@ -39,72 +45,82 @@ const CLAIMS: [(&str, Kind); 10] = [
 /// Whether `name` is one of the claims GP Connect requires: lets a finding name its claim in
 /// the logs without its value.
 pub(super) fn is_claim(name: &str) -> bool {
-    CLAIMS.iter().any(|(claim, _)| *claim == name)
+    CLAIMS
+        .iter()
+        .chain([&REQUESTED_RECORD])
+        .any(|(claim, _)| *claim == name)
 }
 
 /// The payload rules: every `claim.*` rule and the three resource rules, applied to a decoded
 /// payload. Every broken rule goes into `findings`; nothing stops at the first.
-pub fn check(payload: &Map<String, Value>, expected: &Expected, findings: &mut Findings) {
-    for (name, kind) in CLAIMS {
+pub fn check(payload: &Object, expected: &Expected, findings: &mut Findings) {
+    let dstu2 = expected.rules == JwtRules::Gpconnect07;
+    let extra = dstu2.then_some(REQUESTED_RECORD);
+    for (name, kind) in CLAIMS.into_iter().chain(extra) {
         present_and_typed(payload, name, kind, findings);
     }
-    let text = |name: &str| {
-        payload
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let seconds = |name: &str| payload.get(name).and_then(Value::as_i64);
+    let text = |name: &str| payload.get(name).and_then(|v| v.text());
+    let seconds = |name: &str| payload.get(name).and_then(|v| v.as_i64());
 
     if let Some(iss) = text("iss") {
-        let is_url = url::Url::parse(iss).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        let is_url = url::Url::parse(&iss).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
         if !is_url {
-            findings.fail(Rule::Iss, format!("JWT claim iss must be the consumer system's URL (e.g. https://consumer.example.nhs.uk/), got `{}`", shorten(iss)));
+            findings.fail(Rule::Iss, format!("JWT claim iss must be the consumer system's URL (e.g. https://consumer.example.nhs.uk/), got `{}`", shorten(&iss)));
         }
     }
     times(seconds("iat"), seconds("exp"), expected, findings);
     let migration = text("reason_for_request").is_some_and(|reason| {
-        reason_for_request(reason, expected, findings) == Some(Reason::Migration)
+        reason_for_request(&reason, expected, findings) == Some(Reason::Migration)
     });
     if let Some(scope) = text("requested_scope") {
-        requested_scope(scope, expected, findings);
+        requested_scope(&scope, expected, findings);
     }
     if let (Some(aud), Some(root)) = (text("aud"), expected.aud) {
-        if aud != root {
-            findings.fail(Rule::Aud, format!("JWT claim aud must be the provider endpoint's service root `{root}` (its nhsMhsEndPoint in SDS), got `{}`", shorten(aud)));
+        if aud != root && dstu2 {
+            findings.fail(Rule::Aud, format!("JWT claim aud must be `{root}` (GP Connect 0.7 fixes it to the token URL), got `{}`", shorten(&aud)));
+        } else if aud != root {
+            findings.fail(Rule::Aud, format!("JWT claim aud must be the provider endpoint's service root `{root}` (its nhsMhsEndPoint in SDS), got `{}`", shorten(&aud)));
         }
     }
-    resources::device(payload.get("requesting_device"), findings);
-    resources::organization(payload.get("requesting_organization"), findings);
+    let version = if dstu2 {
+        resources::Version::Dstu2
+    } else {
+        resources::Version::Stu3(expected.elements)
+    };
+    if dstu2 {
+        let scope = text("requested_scope");
+        resources::requested_record(payload.get("requested_record"), scope.as_deref(), findings);
+    }
+    resources::device(payload.get("requesting_device"), version, findings);
+    resources::organization(payload.get("requesting_organization"), version, findings);
     // The spec relaxes the practitioner's SHALLs to SHOULDs for record migration (GP2GP).
-    let practitioner_id =
-        resources::practitioner(payload.get("requesting_practitioner"), migration, findings);
+    let practitioner_id = resources::practitioner(
+        payload.get("requesting_practitioner"),
+        version,
+        migration,
+        findings,
+    );
     if let (Some(sub), Some(id)) = (text("sub"), practitioner_id) {
         if sub != id {
             findings.fail(
                 Rule::Sub,
                 format!(
                     "JWT claim sub must equal requesting_practitioner.id (sub `{}`, requesting_practitioner.id `{}`)",
-                    shorten(sub),
-                    shorten(id)
+                    shorten(&sub),
+                    shorten(&id)
                 ),
             );
         }
     }
 }
 
-fn present_and_typed(
-    payload: &Map<String, Value>,
-    name: &str,
-    kind: Kind,
-    findings: &mut Findings,
-) {
+fn present_and_typed(payload: &Object, name: &str, kind: Kind, findings: &mut Findings) {
     let value = match payload.get(name) {
         None => {
             findings.fail(Rule::ClaimPresent, format!("JWT claim {name} is missing"));
             return;
         }
-        Some(Value::Null) => {
+        Some(value) if value.is_null() => {
             findings.fail(Rule::ClaimPresent, format!("JWT claim {name} is null"));
             return;
         }
@@ -113,7 +129,7 @@ fn present_and_typed(
     let (fits, wanted) = match kind {
         Kind::Text => (value.is_string(), "a string"),
         Kind::Seconds => (
-            value.is_i64(),
+            value.as_i64().is_some(),
             "an integer number of seconds since 1970 (UNIX time)",
         ),
         Kind::Resource => (value.is_object(), "a FHIR resource (a JSON object)"),
@@ -121,13 +137,17 @@ fn present_and_typed(
     if !fits {
         findings.fail(
             Rule::ClaimType,
-            format!("JWT claim {name} must be {wanted}, got {}", describe(value)),
+            format!(
+                "JWT claim {name} must be {wanted}, got {}",
+                value.describe()
+            ),
         );
-    } else if value.as_str() == Some("") {
+    } else if value.as_str().is_some_and(|s| s.is_empty()) {
         findings.fail(Rule::ClaimPresent, format!("JWT claim {name} is empty"));
     }
 }
 
+/// `exp` is `iat` + 300 and has not passed, give or take the clock skew.
 fn times(iat: Option<i64>, exp: Option<i64>, expected: &Expected, findings: &mut Findings) {
     // i128 so that no claim value, however large, can overflow the arithmetic.
     let now = i128::from(expected.now);
@@ -139,21 +159,21 @@ fn times(iat: Option<i64>, exp: Option<i64>, expected: &Expected, findings: &mut
             );
         }
     }
+    // `iat` is not judged against the clock: providers shall not (gpconnect#640, released in
+    // 1.2.3), and the assurance suite expects a token issued 200 s ahead to pass. The clock
+    // skew is leeway on expiry instead.
     if let Some(exp) = exp {
         let late = now - i128::from(exp);
-        if late >= 0 {
+        let leeway = i128::from(expected.clock_skew);
+        if late >= leeway {
+            let skew = if leeway > 0 {
+                format!(", allowed clock skew {leeway} s")
+            } else {
+                String::new()
+            };
             findings.fail(
                 Rule::Expired,
-                format!("JWT claim exp {exp} has passed: the token expired {late} s ago (now {now}); make a new JWT for every request"),
-            );
-        }
-    }
-    if let Some(iat) = iat {
-        let ahead = i128::from(iat) - now;
-        if ahead > i128::from(expected.clock_skew) {
-            findings.fail(
-                Rule::Iat,
-                format!("JWT claim iat {iat} is {ahead} s in the future (now {now}, allowed clock skew {} s); synchronise the consumer's clock with NHS NTP", expected.clock_skew),
+                format!("JWT claim exp {exp} has passed: the token expired {late} s ago (now {now}{skew}); make a new JWT for every request"),
             );
         }
     }
@@ -225,11 +245,12 @@ mod tests {
     use super::super::jwt::tests::{expected, good_payload, rules, ROOT};
     use super::*;
     use crate::config::interactions::{Interactions, EMBEDDED};
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn run(payload: &Value, expected: &Expected) -> Findings {
         let mut f = Findings::default();
-        check(payload.as_object().unwrap(), expected, &mut f);
+        let bytes = payload.to_string().into_bytes();
+        check(&Object::parse(&bytes).unwrap(), expected, &mut f);
         f
     }
 
@@ -282,16 +303,24 @@ mod tests {
     }
 
     #[test]
-    fn expired_and_future_tokens_are_refused_within_the_clock_skew() {
+    fn expiry_has_the_clock_skew_as_leeway_and_a_future_iat_passes() {
         let mut e = expected(None);
+        e.now = 1_700_000_300 + 29;
+        assert!(run(&good_payload(), &e).passed());
+        e.now = 1_700_000_300 + 30;
+        let f = run(&good_payload(), &e);
+        assert_eq!(rules(&f), [Rule::Expired]);
+        assert!(
+            f.violations[0]
+                .message
+                .contains("expired 30 s ago (now 1700000330, allowed clock skew 30 s)"),
+            "{f:?}"
+        );
+        e.clock_skew = 0;
         e.now = 1_700_000_300;
         assert_eq!(rules(&run(&good_payload(), &e)), [Rule::Expired]);
-        e.now = 1_700_000_000 - 30;
+        e.now = 1_700_000_000 - 200;
         assert!(run(&good_payload(), &e).passed());
-        e.now = 1_700_000_000 - 31;
-        let f = run(&good_payload(), &e);
-        assert_eq!(rules(&f), [Rule::Iat]);
-        assert!(f.violations[0].message.contains("31 s in the future"));
     }
 
     #[test]
@@ -300,7 +329,7 @@ mod tests {
             &with(json!({"iat": i64::MAX, "exp": i64::MIN})),
             &expected(None),
         );
-        assert_eq!(rules(&f), [Rule::Exp, Rule::Expired, Rule::Iat]);
+        assert_eq!(rules(&f), [Rule::Exp, Rule::Expired]);
     }
 
     #[test]

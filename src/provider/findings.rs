@@ -1,15 +1,20 @@
 //! What check 10 found: every broken rule, each with a message that names the claim (or header)
 //! and the rule, and the one GP Connect error the whole list answers with.
 
+use http::header::WWW_AUTHENTICATE;
+use http::HeaderValue;
+
+use crate::config::interactions::JwtRules;
 use crate::config::rejection::{ids, Placeholder, Rejection};
 
 /// Which GP Connect error a broken rule answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
-    /// `BAD_REQUEST` (400): a malformed token, a missing or wrong claim value, a wrong resource
-    /// type in a claim, or an interaction ID that does not fit the request.
+    /// `BAD_REQUEST` (400): a malformed token, a missing or wrong claim value, or an
+    /// interaction ID that does not fit the request.
     BadRequest,
-    /// `INVALID_RESOURCE` (422): a claim's FHIR resource fails validation.
+    /// `INVALID_RESOURCE` (422): a claim's FHIR resource fails validation (its type, an
+    /// element STU3 does not have, or what GP Connect requires of it).
     InvalidResource,
 }
 
@@ -19,6 +24,29 @@ impl Answer {
         match self {
             Answer::BadRequest => "400 BAD_REQUEST",
             Answer::InvalidResource => "422 INVALID_RESOURCE",
+        }
+    }
+}
+
+/// What a refusal of the bearer token says in `WWW-Authenticate` (RFC 6750 section 3.1,
+/// which GP Connect makes a SHALL for providers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// No token, or another scheme: the RFC says to send no error code then.
+    Bearer,
+    /// The `Authorization` header is malformed: `invalid_request`.
+    InvalidRequest,
+    /// The token is malformed, expired or invalid: `invalid_token`.
+    InvalidToken,
+}
+
+impl Challenge {
+    /// The `WWW-Authenticate` header value.
+    pub fn header(self) -> &'static str {
+        match self {
+            Challenge::Bearer => "Bearer",
+            Challenge::InvalidRequest => "Bearer error=\"invalid_request\"",
+            Challenge::InvalidToken => "Bearer error=\"invalid_token\"",
         }
     }
 }
@@ -50,8 +78,6 @@ pub enum Rule {
     Exp,
     /// `claim.expired`: `exp` has not passed.
     Expired,
-    /// `claim.iat`: `iat` is not further in the future than the clock skew allows.
-    Iat,
     /// `claim.reason_for_request`: `directcare`, or `migration` for the migrate interactions.
     ReasonForRequest,
     /// `claim.requested_scope`: the interaction's scope, with `conf/N` or `conf/R` where allowed.
@@ -60,7 +86,11 @@ pub enum Rule {
     Aud,
     /// `claim.sub`: `sub` equals `requesting_practitioner.id`.
     Sub,
-    /// `claim.resource_type`: the resource claims are a Device, an Organization and a Practitioner.
+    /// `requested_record` (GP Connect 0.7): the Patient (NHS number) or Organization (ODS code)
+    /// the request is for.
+    RequestedRecord,
+    /// `claim.resource_type`: the resource claims are a Device, an Organization and a
+    /// Practitioner (422, as the assurance suite expects of providers).
     ResourceType,
     /// `requesting_device`: the Device claim has an identifier, a model and a version.
     Device,
@@ -91,11 +121,11 @@ impl Rule {
         Rule::Iss,
         Rule::Exp,
         Rule::Expired,
-        Rule::Iat,
         Rule::ReasonForRequest,
         Rule::RequestedScope,
         Rule::Aud,
         Rule::Sub,
+        Rule::RequestedRecord,
         Rule::ResourceType,
         Rule::Device,
         Rule::Organization,
@@ -120,11 +150,11 @@ impl Rule {
             Rule::Iss => "claim.iss",
             Rule::Exp => "claim.exp",
             Rule::Expired => "claim.expired",
-            Rule::Iat => "claim.iat",
             Rule::ReasonForRequest => "claim.reason_for_request",
             Rule::RequestedScope => "claim.requested_scope",
             Rule::Aud => "claim.aud",
             Rule::Sub => "claim.sub",
+            Rule::RequestedRecord => "requested_record",
             Rule::ResourceType => "claim.resource_type",
             Rule::Device => "requesting_device",
             Rule::Organization => "requesting_organization",
@@ -138,7 +168,9 @@ impl Rule {
     /// The error breaking this rule answers with: the resource rules are 422, the rest 400.
     pub fn answer(self) -> Answer {
         match self {
-            Rule::Device
+            Rule::ResourceType
+            | Rule::RequestedRecord
+            | Rule::Device
             | Rule::Organization
             | Rule::Practitioner
             | Rule::PractitionerRoleProfile
@@ -189,6 +221,8 @@ pub struct Findings {
     pub violations: Vec<Finding>,
     /// Departures the spec tolerates: reported in `report` mode, never refused.
     pub notices: Vec<Finding>,
+    /// Set when the bearer token (or its header) broke a rule: what the refusal challenges.
+    pub challenge: Option<Challenge>,
 }
 
 impl Findings {
@@ -236,8 +270,9 @@ impl Findings {
         )
     }
 
-    /// The rejection answering the violations, if any; its diagnostics list every violation.
-    pub fn rejection(&self) -> Option<Rejection> {
+    /// The rejection answering the violations, if any, in the error form of the rule set's
+    /// GP Connect version; its diagnostics list every violation.
+    pub fn rejection(&self, rules: JwtRules) -> Option<Rejection> {
         let answer = self.answer()?;
         let diagnostics = self
             .violations
@@ -245,11 +280,20 @@ impl Findings {
             .map(|f| f.message.as_str())
             .collect::<Vec<_>>()
             .join("; ");
-        Some(match answer {
-            Answer::BadRequest => Rejection::bad_request(diagnostics),
-            Answer::InvalidResource => {
-                Rejection::new(ids::INVALID_RESOURCE).with(Placeholder::Diagnostics, diagnostics)
-            }
+        let dstu2 = rules == JwtRules::Gpconnect07;
+        let id = match (answer, dstu2) {
+            (Answer::BadRequest, false) => ids::BAD_REQUEST,
+            (Answer::InvalidResource, false) => ids::INVALID_RESOURCE,
+            (Answer::BadRequest, true) => ids::DSTU2_BAD_REQUEST,
+            (Answer::InvalidResource, true) => ids::DSTU2_INVALID_RESOURCE,
+        };
+        let rejection = Rejection::new(id).with(Placeholder::Diagnostics, diagnostics);
+        Some(match self.challenge {
+            Some(challenge) => rejection.with_header(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge.header()),
+            ),
+            None => rejection,
         })
     }
 
@@ -282,9 +326,12 @@ mod tests {
     fn any_bad_request_makes_the_answer_a_bad_request_listing_everything() {
         let mut f = Findings::default();
         f.fail(Rule::Device, "JWT claim requesting_device.model is missing");
-        assert_eq!(f.rejection().unwrap().error, ids::INVALID_RESOURCE);
+        assert_eq!(
+            f.rejection(JwtRules::Gpconnect1).unwrap().error,
+            ids::INVALID_RESOURCE
+        );
         f.fail(Rule::Exp, "JWT claim exp must be iat + 300");
-        let r = f.rejection().unwrap();
+        let r = f.rejection(JwtRules::Gpconnect1).unwrap();
         assert_eq!(r.error, ids::BAD_REQUEST);
         assert_eq!(
             r.value(Placeholder::Diagnostics),
@@ -296,7 +343,7 @@ mod tests {
     fn notices_never_refuse() {
         let mut f = Findings::default();
         f.notice(Rule::PractitionerLocalIdentifier, "no local identifier");
-        assert!(f.passed() && f.rejection().is_none());
+        assert!(f.passed() && f.rejection(JwtRules::Gpconnect1).is_none());
         assert_eq!(
             f.lines(),
             ["requesting_practitioner.local_identifier: no local identifier"]

@@ -10,25 +10,32 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http::HeaderValue;
 use jsonwebtoken::{Algorithm, DecodingKey};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::claims;
-use super::findings::{Findings, Rule};
-use crate::config::interactions::Interaction;
+use super::findings::{Challenge, Findings, Rule};
+use super::view::{describe, Object};
+use crate::config::elements::Elements;
+use crate::config::interactions::{Interaction, JwtRules};
 
 /// What a token is checked against.
 #[derive(Clone, Copy)]
 pub struct Expected<'a> {
+    /// The GP Connect version's rules (1.x STU3, or 0.7 DSTU2 for Access Record HTML).
+    pub rules: JwtRules,
     /// The provider endpoint's service root, which `aud` must equal; `None` skips that rule.
     pub aud: Option<&'a str>,
     /// The interaction the request declares; `None` skips the scope and reason rules.
     pub interaction: Option<&'a Interaction>,
-    /// The time to judge `exp` and `iat` by, in seconds since 1970.
+    /// The time to judge `exp` by, in seconds since 1970.
     pub now: i64,
-    /// How far in the future `iat` may be, in seconds, for clocks that disagree a little.
+    /// Leeway on `exp`, in seconds, for clocks that disagree a little.
     pub clock_skew: u64,
     /// The key a signed token must verify with; `None` means tokens must be unsigned.
     pub key: Option<&'a DecodingKey>,
+    /// The FHIR STU3 element tables the resource claims are read against; `None` skips that
+    /// rule.
+    pub elements: Option<&'a Elements>,
 }
 
 /// A token's header and payload, as far as they could be decoded.
@@ -54,14 +61,15 @@ pub fn encode_unsigned(header: &Value, payload: &Value) -> String {
     )
 }
 
-/// Checks the `Authorization` header and the bearer token in it; returns what could be
-/// decoded of the token, when there was one.
-pub fn check_authorization(
-    header: Option<&HeaderValue>,
+/// Checks the `Authorization` header and the bearer token in it; returns the token, when
+/// there was one (for [`decode`], when the journal keeps it).
+pub fn check_authorization<'h>(
+    header: Option<&'h HeaderValue>,
     expected: &Expected,
     findings: &mut Findings,
-) -> Option<Decoded> {
+) -> Option<&'h str> {
     let Some(value) = header else {
+        findings.challenge = Some(Challenge::Bearer);
         findings.fail(
             Rule::Authorization,
             "Authorization header is missing; send Authorization: Bearer <JWT>",
@@ -69,6 +77,7 @@ pub fn check_authorization(
         return None;
     };
     let Ok(text) = value.to_str() else {
+        findings.challenge = Some(Challenge::InvalidRequest);
         findings.fail(
             Rule::Authorization,
             "Authorization header is not visible ASCII; send Authorization: Bearer <JWT>",
@@ -76,6 +85,7 @@ pub fn check_authorization(
         return None;
     };
     let Some(token) = bearer_token(text) else {
+        findings.challenge = Some(Challenge::Bearer);
         let scheme = text.split_whitespace().next().unwrap_or("");
         findings.fail(
             Rule::Authorization,
@@ -84,13 +94,19 @@ pub fn check_authorization(
         return None;
     };
     if token.is_empty() {
+        findings.challenge = Some(Challenge::InvalidRequest);
         findings.fail(
             Rule::Authorization,
             "Authorization header has no token after Bearer",
         );
         return None;
     }
-    Some(check_token(token, expected, findings))
+    let before = findings.violations.len();
+    check_token(token, expected, findings);
+    if findings.violations.len() > before {
+        findings.challenge = Some(Challenge::InvalidToken);
+    }
+    Some(token)
 }
 
 /// The token of an `Authorization` value, when its scheme is Bearer (case-insensitive, as
@@ -100,8 +116,9 @@ pub fn bearer_token(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("Bearer").then(|| token.trim())
 }
 
-/// Checks a token against every rule and returns what could be decoded of it.
-pub fn check_token(token: &str, expected: &Expected, findings: &mut Findings) -> Decoded {
+/// Checks a token against every rule. The parts are read into borrowed views, not JSON trees:
+/// this runs on every request.
+pub fn check_token(token: &str, expected: &Expected, findings: &mut Findings) {
     let parts: Vec<&str> = token.split('.').collect();
     match parts.len() {
         3 => {}
@@ -114,12 +131,18 @@ pub fn check_token(token: &str, expected: &Expected, findings: &mut Findings) ->
             format!("JWT must be three base64url parts separated by dots (header.payload.signature), and this one has {n}"),
         ),
     }
-    let header = parts
+    let header_bytes = parts
         .first()
-        .and_then(|p| decode_part("header", p, findings));
-    let payload = parts
+        .and_then(|p| decode_base64("header", p, findings));
+    let payload_bytes = parts
         .get(1)
-        .and_then(|p| decode_part("payload", p, findings));
+        .and_then(|p| decode_base64("payload", p, findings));
+    let header = header_bytes
+        .as_deref()
+        .and_then(|b| parse_object("header", b, findings));
+    let payload = payload_bytes
+        .as_deref()
+        .and_then(|b| parse_object("payload", b, findings));
     if let Some(header) = &header {
         let signed = match parts.as_slice() {
             [h, p, signature] => Some(Signed {
@@ -133,9 +156,22 @@ pub fn check_token(token: &str, expected: &Expected, findings: &mut Findings) ->
     if let Some(payload) = &payload {
         claims::check(payload, expected, findings);
     }
+}
+
+/// A token's header and payload as JSON trees, as far as they decode, for `ssp-sim jwt
+/// --decode` to print; [`check_token`] says what is wrong with them.
+pub fn decode(token: &str) -> Decoded {
+    let mut parts = token.split('.');
+    let mut part = || {
+        let bytes = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
+        serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .filter(Value::is_object)
+    };
+    let header = part();
     Decoded {
-        header: header.map(Value::Object),
-        payload: payload.map(Value::Object),
+        header,
+        payload: part(),
     }
 }
 
@@ -147,9 +183,9 @@ struct Signed<'t> {
     signature: &'t str,
 }
 
-fn decode_part(name: &str, text: &str, findings: &mut Findings) -> Option<Map<String, Value>> {
-    let bytes = match URL_SAFE_NO_PAD.decode(text) {
-        Ok(bytes) => bytes,
+fn decode_base64(name: &str, text: &str, findings: &mut Findings) -> Option<Vec<u8>> {
+    match URL_SAFE_NO_PAD.decode(text) {
+        Ok(bytes) => Some(bytes),
         Err(e) => {
             let hint = if text.contains('=') {
                 "; remove the `=` padding"
@@ -162,41 +198,48 @@ fn decode_part(name: &str, text: &str, findings: &mut Findings) -> Option<Map<St
                 Rule::Base64url,
                 format!("JWT {name} is not base64url without padding (RFC 7515): {e}{hint}"),
             );
-            return None;
-        }
-    };
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Some(map),
-        Ok(other) => {
-            findings.fail(
-                Rule::Json,
-                format!("JWT {name} must be a JSON object, got {}", describe(&other)),
-            );
-            None
-        }
-        Err(e) => {
-            findings.fail(Rule::Json, format!("JWT {name} is not JSON: {e}"));
             None
         }
     }
 }
 
+fn parse_object<'b>(name: &str, bytes: &'b [u8], findings: &mut Findings) -> Option<Object<'b>> {
+    let error = match Object::parse(bytes) {
+        Ok(object) => return Some(object),
+        Err(e) => e,
+    };
+    // A refusal: the tree says whether the part is JSON of another type or not JSON at all.
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(other) if !other.is_object() => findings.fail(
+            Rule::Json,
+            format!("JWT {name} must be a JSON object, got {}", describe(&other)),
+        ),
+        Ok(_) => findings.fail(Rule::Json, format!("JWT {name} is not JSON: {error}")),
+        Err(e) => findings.fail(Rule::Json, format!("JWT {name} is not JSON: {e}")),
+    }
+    None
+}
+
 fn check_header(
-    header: &Map<String, Value>,
+    header: &Object,
     signed: Option<Signed>,
     expected: &Expected,
     findings: &mut Findings,
 ) {
-    match header.get("typ") {
-        Some(Value::String(typ)) if typ == "JWT" => {}
-        None => findings.fail(Rule::Typ, "JWT header typ is missing; it must be JWT"),
-        Some(other) => findings.fail(
-            Rule::Typ,
-            format!("JWT header typ must be JWT, got {}", describe(other)),
-        ),
+    let typ = header.get("typ");
+    match typ.and_then(|t| t.as_str()) {
+        Some(t) if t == "JWT" => {}
+        _ => match typ {
+            None => findings.fail(Rule::Typ, "JWT header typ is missing; it must be JWT"),
+            Some(other) => findings.fail(
+                Rule::Typ,
+                format!("JWT header typ must be JWT, got {}", other.describe()),
+            ),
+        },
     }
-    match header.get("alg") {
-        Some(Value::String(alg)) if alg == "none" => match expected.key {
+    let alg = header.get("alg");
+    match alg.and_then(|a| a.as_str()).as_deref() {
+        Some("none") => match expected.key {
             Some(_) => findings.fail(
                 Rule::Alg,
                 "JWT header alg is none, but this endpoint verifies signed JWTs (jwt_key in routes.toml): sign the token",
@@ -207,15 +250,17 @@ fn check_header(
             ),
             None => {}
         },
-        Some(Value::String(alg)) => verify(alg, signed, expected.key, findings),
-        None => findings.fail(
-            Rule::Alg,
-            "JWT header alg is missing; GP Connect 1.x tokens are unsigned, alg none",
-        ),
-        Some(other) => findings.fail(
-            Rule::Alg,
-            format!("JWT header alg must be none, got {}", describe(other)),
-        ),
+        Some(signed_alg) => verify(signed_alg, signed, expected.key, findings),
+        None => match alg {
+            None => findings.fail(
+                Rule::Alg,
+                "JWT header alg is missing; GP Connect 1.x tokens are unsigned, alg none",
+            ),
+            Some(other) => findings.fail(
+                Rule::Alg,
+                format!("JWT header alg must be none, got {}", other.describe()),
+            ),
+        },
     }
 }
 
@@ -256,19 +301,6 @@ fn verify(alg: &str, signed: Option<Signed>, key: Option<&DecodingKey>, findings
             format!("JWT signature ({alg}) cannot be read: {e}"),
         ),
     }
-}
-
-/// A JSON value's type and (shortened) text, for messages.
-pub(super) fn describe(value: &Value) -> String {
-    let kind = match value {
-        Value::Null => return "null".to_owned(),
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    };
-    format!("{kind} {}", shorten(&value.to_string()))
 }
 
 /// Cuts consumer-supplied text that goes into messages to a readable length.
@@ -324,12 +356,20 @@ pub(super) mod tests {
 
     pub fn expected(key: Option<&DecodingKey>) -> Expected<'_> {
         Expected {
+            rules: JwtRules::Gpconnect1,
             aud: Some(ROOT),
             interaction: None,
             now: NOW,
             clock_skew: 30,
             key,
+            elements: Some(shipped_elements()),
         }
+    }
+
+    /// The shipped STU3 tables, parsed once for all tests.
+    pub fn shipped_elements() -> &'static Elements {
+        static ELEMENTS: std::sync::OnceLock<Elements> = std::sync::OnceLock::new();
+        ELEMENTS.get_or_init(|| Elements::embedded().unwrap())
     }
 
     pub fn rules(findings: &Findings) -> Vec<Rule> {

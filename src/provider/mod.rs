@@ -9,13 +9,15 @@ pub mod findings;
 mod interaction;
 pub mod jwt;
 mod resources;
+mod view;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, Method};
 
-use crate::config::interactions::{Interaction, Interactions};
+use crate::config::elements::Elements;
+use crate::config::interactions::{Interaction, Interactions, JwtRules};
 use crate::config::jwt::{JwtMode, Policy};
 use crate::config::rejection::Rejection;
 use crate::config::routes::Endpoint;
@@ -41,6 +43,11 @@ pub struct ProviderRequest<'a> {
     /// The endpoint check 6 found: its service root is the `aud` a token must name, its `jwt`
     /// settings the mode and the key.
     pub endpoint: &'a Endpoint,
+    /// The FHIR STU3 element tables the JWT's resource claims are read against.
+    pub elements: &'a Elements,
+    /// Whether to decode the token into JSON trees for the journal's details
+    /// (`journal_details`): off, the hot path builds none.
+    pub keep_token: bool,
 }
 
 /// Rules broken by a request that `report` mode let through, for the response header.
@@ -128,7 +135,7 @@ pub fn run(policy: &Policy, request: &ProviderRequest) -> Checked {
         };
     }
     let Inspection { findings, token } = inspect(policy, request, unix_now());
-    let verdict = judge(mode, &findings);
+    let verdict = judge(mode, request.interaction.jwt, &findings);
     Checked {
         verdict,
         findings,
@@ -136,12 +143,12 @@ pub fn run(policy: &Policy, request: &ProviderRequest) -> Checked {
     }
 }
 
-/// What `mode` makes of the findings.
-fn judge(mode: JwtMode, findings: &Findings) -> Result<Verdict, Rejection> {
+/// What `mode` makes of the findings, refusing in the error form of the interaction's rules.
+fn judge(mode: JwtMode, rules: JwtRules, findings: &Findings) -> Result<Verdict, Rejection> {
     // The consumer gets every message (its own token's values); the logs and the trail (so the
     // journal) get the rules and claims by name only: the README's data-handling rule.
     let summary = findings.summary();
-    match (mode, findings.rejection()) {
+    match (mode, findings.rejection(rules)) {
         (JwtMode::Report, _) if !summary.is_empty() => Ok(Verdict {
             note: Some(format!("reported, not enforced: {summary}")),
             warnings: Warnings(findings.lines()),
@@ -165,15 +172,29 @@ pub fn inspect(policy: &Policy, request: &ProviderRequest, now: i64) -> Inspecti
         request.rest,
         &mut findings,
     );
+    let rules = request.interaction.jwt;
+    if rules == JwtRules::None {
+        return Inspection {
+            findings,
+            token: None,
+        };
+    }
     let expected = jwt::Expected {
-        aud: Some(&request.endpoint.service_root),
+        rules,
+        // GP Connect 0.7 fixes `aud` to the token URL; 1.x makes it the endpoint.
+        aud: Some(match rules {
+            JwtRules::Gpconnect07 => claims::DSTU2_AUD,
+            _ => &request.endpoint.service_root,
+        }),
         interaction: Some(request.interaction),
         now,
         clock_skew: policy.clock_skew_s,
         key: request.endpoint.jwt.key.as_ref(),
+        elements: Some(request.elements),
     };
     let token =
         jwt::check_authorization(request.headers.get(AUTHORIZATION), &expected, &mut findings);
+    let token = token.filter(|_| request.keep_token).map(jwt::decode);
     Inspection { findings, token }
 }
 
@@ -186,7 +207,7 @@ pub fn unix_now() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::jwt::tests::{good_payload, NOW, ROOT};
+    use super::jwt::tests::{good_payload, shipped_elements, NOW, ROOT};
     use super::jwt::{encode_unsigned, unsigned_header};
     use super::*;
     use crate::config::interactions::EMBEDDED;
@@ -226,6 +247,8 @@ mod tests {
             interaction: metadata(&c),
             interactions: &c,
             endpoint: &e,
+            elements: shipped_elements(),
+            keep_token: false,
         };
         assert_eq!(
             inspect(&Policy::default(), &request(&good, "/metadata"), NOW).findings,
@@ -252,6 +275,8 @@ mod tests {
                 interaction: metadata(&c),
                 interactions: &c,
                 endpoint: &e,
+                elements: shipped_elements(),
+                keep_token: false,
             };
             let policy = Policy {
                 mode: policy_mode,

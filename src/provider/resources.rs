@@ -1,107 +1,196 @@
-//! The three FHIR resource claims of a GP Connect 1.x JWT: `requesting_device`,
-//! `requesting_organization` and `requesting_practitioner`, minimal STU3 resources with the
-//! elements the audit page requires. A wrong resource type is a bad request; a resource of the
-//! right type that lacks what the spec requires is an invalid resource.
+//! The FHIR resource claims of a GP Connect JWT: `requesting_device`,
+//! `requesting_organization` and `requesting_practitioner`, minimal STU3 resources (DSTU2 in
+//! GP Connect 0.7, which adds `requested_record`) with the elements the audit page requires. A claim of the wrong resource type, with an element its
+//! STU3 type does not have, or lacking what the spec requires is an invalid resource (422), as
+//! the assurance suite expects of providers (`JWT.feature`).
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use super::findings::{Findings, Rule};
-use super::jwt::{describe, shorten};
-use crate::wire::systems::{ODS_CODE, SDS_ROLE_PROFILE_ID, SDS_USER_ID};
+use super::jwt::shorten;
+use super::view::{Json, Object};
+use crate::config::elements::Elements;
+use crate::wire::systems::{
+    DSTU2_NHS_NUMBER, DSTU2_ODS_CODE, DSTU2_SDS_USER_ID, ODS_CODE, SDS_ROLE_PROFILE_ID, SDS_USER_ID,
+};
 
-/// The GP Connect 0.x (DSTU2) system consumers still send by mistake.
-const DSTU2_ODS_CODE: &str = "http://fhir.nhs.net/Id/ods-organization-code";
+/// The FHIR version the claims are resources of, with what differs between them.
+#[derive(Clone, Copy)]
+pub enum Version<'e> {
+    /// GP Connect 1.x, with the element tables to read them against (`None` skips that).
+    Stu3(Option<&'e Elements>),
+    /// GP Connect 0.7 (Access Record HTML).
+    Dstu2,
+}
 
-pub fn device(claim: Option<&Value>, findings: &mut Findings) {
-    let Some(device) = of_type("requesting_device", claim, "Device", findings) else {
+impl Version<'_> {
+    fn label(self) -> &'static str {
+        match self {
+            Version::Stu3(_) => "FHIR STU3",
+            Version::Dstu2 => "FHIR DSTU2",
+        }
+    }
+
+    /// The ODS code system, and the other version's, which consumers mix up.
+    fn ods_code(self) -> (&'static str, &'static str) {
+        match self {
+            Version::Stu3(_) => (ODS_CODE, DSTU2_ODS_CODE),
+            Version::Dstu2 => (DSTU2_ODS_CODE, ODS_CODE),
+        }
+    }
+
+    fn sds_user_id(self) -> &'static str {
+        match self {
+            Version::Stu3(_) => SDS_USER_ID,
+            Version::Dstu2 => DSTU2_SDS_USER_ID,
+        }
+    }
+
+    /// The other version's GP Connect, for hints.
+    fn other(self) -> &'static str {
+        match self {
+            Version::Stu3(_) => "GP Connect 0.x",
+            Version::Dstu2 => "GP Connect 1.x",
+        }
+    }
+}
+
+/// GP Connect 0.7's `requested_record`: the Patient (by NHS number) for a patient scope, the
+/// Organization (by ODS code) for an organisation scope.
+pub fn requested_record(claim: Option<Json>, scope: Option<&str>, findings: &mut Findings) {
+    let Some(record) = claim.and_then(Json::object) else {
         return;
     };
-    let ids = identifiers("requesting_device", device, Rule::Device, false, findings);
+    let (kind, system, what) = if scope.is_some_and(|s| s.starts_with("organization/")) {
+        (
+            "Organization",
+            DSTU2_ODS_CODE,
+            "the organisation's ODS code",
+        )
+    } else {
+        ("Patient", DSTU2_NHS_NUMBER, "the patient's NHS number")
+    };
+    let found = record.get("resourceType").and_then(Json::as_str);
+    if found.as_deref() != Some(kind) {
+        let got = record
+            .get("resourceType")
+            .map_or_else(|| "none".to_owned(), |t| t.describe());
+        findings.fail(Rule::RequestedRecord, format!("JWT claim requested_record must be a FHIR {kind} resource for requested_scope `{}`, got resourceType {got}", shorten(scope.unwrap_or(""))));
+        return;
+    }
+    let read = Reader::new(
+        "requested_record",
+        Rule::RequestedRecord,
+        false,
+        Version::Dstu2,
+    );
+    let ids = read.identifiers(&record, findings);
+    if !ids
+        .iter()
+        .any(|i| i.system.as_deref() == Some(system) && i.value.is_some())
+    {
+        findings.fail(
+            Rule::RequestedRecord,
+            format!("JWT claim requested_record.identifier must hold {what} with system {system}"),
+        );
+    }
+}
+
+pub fn device(claim: Option<Json>, version: Version, findings: &mut Findings) {
+    let read = Reader::new("requesting_device", Rule::Device, false, version);
+    let Some(device) = read.resource(claim, "Device", findings) else {
+        return;
+    };
+    let ids = read.identifiers(&device, findings);
     if !ids.iter().any(|i| i.system.is_some() && i.value.is_some()) {
         findings.fail(Rule::Device, "JWT claim requesting_device.identifier must hold an identifier with a system (a consumer-defined URL) and a value (the device or system identifier)");
     }
-    let field = Field::new("requesting_device", device, Rule::Device, false);
-    field.text("model", "the consumer product or system name", findings);
-    field.text(
+    read.text(
+        &device,
+        "model",
+        "the consumer product or system name",
+        findings,
+    );
+    read.text(
+        &device,
         "version",
         "the consumer product or system version",
         findings,
     );
 }
 
-pub fn organization(claim: Option<&Value>, findings: &mut Findings) {
-    let Some(org) = of_type("requesting_organization", claim, "Organization", findings) else {
+pub fn organization(claim: Option<Json>, version: Version, findings: &mut Findings) {
+    let read = Reader::new(
+        "requesting_organization",
+        Rule::Organization,
+        false,
+        version,
+    );
+    let Some(org) = read.resource(claim, "Organization", findings) else {
         return;
     };
-    let field = Field::new("requesting_organization", org, Rule::Organization, false);
-    field.text(
+    read.text(
+        &org,
         "name",
         "the name of the organisation the request comes from",
         findings,
     );
-    let ids = identifiers(
-        "requesting_organization",
-        org,
-        Rule::Organization,
-        false,
-        findings,
-    );
+    let ids = read.identifiers(&org, findings);
+    let (system, other) = version.ods_code();
     if !ids
         .iter()
-        .any(|i| i.system == Some(ODS_CODE) && i.value.is_some())
+        .any(|i| i.system.as_deref() == Some(system) && i.value.is_some())
     {
-        let hint = if ids.iter().any(|i| i.system == Some(DSTU2_ODS_CODE)) {
-            format!(" ({DSTU2_ODS_CODE} is the GP Connect 0.x system)")
+        let hint = if ids.iter().any(|i| i.system.as_deref() == Some(other)) {
+            format!(" ({other} is the {} system)", version.other())
         } else {
             String::new()
         };
-        findings.fail(Rule::Organization, format!("JWT claim requesting_organization.identifier must hold the organisation's ODS code with system {ODS_CODE}{hint}"));
+        findings.fail(Rule::Organization, format!("JWT claim requesting_organization.identifier must hold the organisation's ODS code with system {system}{hint}"));
     }
 }
 
 /// Checks the practitioner and returns its `id`, which `sub` must equal. `lenient` turns the
 /// spec's SHALLs into notices, as it does for record migration.
 pub fn practitioner<'v>(
-    claim: Option<&'v Value>,
+    claim: Option<Json<'v>>,
+    version: Version,
     lenient: bool,
     findings: &mut Findings,
-) -> Option<&'v str> {
-    let practitioner = of_type("requesting_practitioner", claim, "Practitioner", findings)?;
-    let field = Field::new(
+) -> Option<Cow<'v, str>> {
+    let read = Reader::new(
         "requesting_practitioner",
-        practitioner,
         Rule::Practitioner,
         lenient,
+        version,
     );
-    let id = field.text(
+    let practitioner = read.resource(claim, "Practitioner", findings)?;
+    let id = read.text(
+        &practitioner,
         "id",
         "the logged-on user's logical id, equal to the sub claim",
         findings,
     );
-    human_name(practitioner.get("name"), lenient, findings);
-    let ids = identifiers(
-        "requesting_practitioner",
-        practitioner,
-        Rule::Practitioner,
-        lenient,
-        findings,
-    );
+    read.human_name(practitioner.get("name"), findings);
+    let ids = read.identifiers(&practitioner, findings);
     let has = |system: &str| {
         ids.iter()
-            .any(|i| i.system == Some(system) && i.value.is_some())
+            .any(|i| i.system.as_deref() == Some(system) && i.value.is_some())
     };
-    if !has(SDS_USER_ID) {
-        findings.fail_or_notice(lenient, Rule::Practitioner, format!("JWT claim requesting_practitioner.identifier must hold the user's SDS user ID (or UNK without a smartcard) with system {SDS_USER_ID}"));
+    let sds_user_id = version.sds_user_id();
+    if !has(sds_user_id) {
+        findings.fail_or_notice(lenient, Rule::Practitioner, format!("JWT claim requesting_practitioner.identifier must hold the user's SDS user ID (or UNK without a smartcard) with system {sds_user_id}"));
     }
     // The spec warns that real consumers often leave out the last two identifiers, so they
-    // are reported but never refused.
-    if !has(SDS_ROLE_PROFILE_ID) {
+    // are reported but never refused. 0.7 carries the role in practitionerRole instead.
+    if matches!(version, Version::Stu3(_)) && !has(SDS_ROLE_PROFILE_ID) {
         findings.notice(Rule::PractitionerRoleProfile, format!("JWT claim requesting_practitioner.identifier should hold the user's SDS role profile ID (or UNK without a smartcard) with system {SDS_ROLE_PROFILE_ID}"));
     }
     let local = ids.iter().any(|i| {
         i.value.is_some()
             && i.system
-                .is_some_and(|s| s != SDS_USER_ID && s != SDS_ROLE_PROFILE_ID)
+                .as_deref()
+                .is_some_and(|s| s != sds_user_id && s != SDS_ROLE_PROFILE_ID)
     });
     if !local {
         findings.notice(Rule::PractitionerLocalIdentifier, "JWT claim requesting_practitioner.identifier should hold the user's local identifier (a consumer-defined system and the user's id in it)");
@@ -109,184 +198,271 @@ pub fn practitioner<'v>(
     id
 }
 
-/// The claim as a resource of the given type, or `None` (after saying why) when it is not one.
-/// A claim that is absent or not an object was already reported by the claim rules.
-fn of_type<'v>(
-    claim: &str,
-    value: Option<&'v Value>,
-    kind: &str,
-    findings: &mut Findings,
-) -> Option<&'v Map<String, Value>> {
-    let resource = value?.as_object()?;
-    match resource.get("resourceType") {
-        Some(Value::String(found)) if found == kind => Some(resource),
-        None => {
-            findings.fail(
+/// Reads one resource claim with its rule and strictness.
+struct Reader<'e> {
+    claim: &'static str,
+    rule: Rule,
+    /// The spec's SHALLs are SHOULDs (record migration): they become notices.
+    lenient: bool,
+    /// The FHIR version, with the STU3 element tables where they are read against.
+    version: Version<'e>,
+}
+
+impl<'e> Reader<'e> {
+    fn new(claim: &'static str, rule: Rule, lenient: bool, version: Version<'e>) -> Self {
+        Self {
+            claim,
+            rule,
+            lenient,
+            version,
+        }
+    }
+
+    /// The claim as a resource of the given type with only STU3 elements, or `None` (after
+    /// saying why) when it is not of that type. A claim that is absent or not an object was
+    /// already reported by the claim rules.
+    fn resource<'v>(
+        &self,
+        value: Option<Json<'v>>,
+        kind: &str,
+        findings: &mut Findings,
+    ) -> Option<Object<'v>> {
+        let claim = self.claim;
+        let resource = value?.object()?;
+        let found = resource.get("resourceType");
+        match found.and_then(|t| t.as_str()) {
+            Some(t) if t == kind => {
+                self.elements(&resource, &claim, (kind, true), findings);
+                return Some(resource);
+            }
+            _ => {}
+        }
+        match found {
+            None => findings.fail(
                 Rule::ResourceType,
                 format!("JWT claim {claim} has no resourceType; it must be a FHIR {kind} resource"),
-            );
-            None
-        }
-        Some(other) => {
-            findings.fail(
+            ),
+            Some(other) => findings.fail(
                 Rule::ResourceType,
                 format!(
                     "JWT claim {claim} must be a FHIR {kind} resource, got resourceType {}",
-                    describe(other)
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// A resource's elements, read with the claim's rule and strictness.
-struct Field<'v> {
-    claim: &'static str,
-    resource: &'v Map<String, Value>,
-    rule: Rule,
-    lenient: bool,
-}
-
-impl<'v> Field<'v> {
-    fn new(
-        claim: &'static str,
-        resource: &'v Map<String, Value>,
-        rule: Rule,
-        lenient: bool,
-    ) -> Self {
-        Self {
-            claim,
-            resource,
-            rule,
-            lenient,
-        }
-    }
-
-    /// A required non-empty string element.
-    fn text(&self, name: &str, what: &str, findings: &mut Findings) -> Option<&'v str> {
-        let claim = self.claim;
-        match self.resource.get(name) {
-            Some(Value::String(s)) if !s.is_empty() => return Some(s),
-            None | Some(Value::Null) => findings.fail_or_notice(
-                self.lenient,
-                self.rule,
-                format!("JWT claim {claim}.{name} is missing; it must be {what}"),
-            ),
-            Some(other) => findings.fail_or_notice(
-                self.lenient,
-                self.rule,
-                format!(
-                    "JWT claim {claim}.{name} must be {what} (a non-empty string), got {}",
-                    describe(other)
+                    other.describe()
                 ),
             ),
         }
         None
     }
-}
 
-/// One `Identifier`, with empty strings read as absent.
-struct Identifier<'v> {
-    system: Option<&'v str>,
-    value: Option<&'v str>,
-}
+    /// Every member of `object` (at `path`, of STU3 type `kind`) that the type does not have,
+    /// as a FHIR parser refuses it; a resource (`root`) also carries `resourceType`. Never
+    /// lenient: the resource would not parse.
+    fn elements(
+        &self,
+        object: &Object,
+        path: &dyn std::fmt::Display,
+        (kind, root): (&str, bool),
+        findings: &mut Findings,
+    ) {
+        let Version::Stu3(Some(stu3)) = self.version else {
+            return;
+        };
+        // The element is named in the message, but not in the claim path that the logs keep:
+        // it is consumer text.
+        for name in object.names() {
+            if root && name == "resourceType" {
+                continue;
+            }
+            if stu3.has(kind, name) == Some(false) {
+                findings.fail(self.rule, format!("JWT claim {path} has the element `{}`, which FHIR STU3 {kind} does not have; remove it or correct its spelling", shorten(name)));
+            }
+        }
+    }
 
-/// The resource's `identifier` list; anything in it that is not an Identifier is reported.
-fn identifiers<'v>(
-    claim: &str,
-    resource: &'v Map<String, Value>,
-    rule: Rule,
-    lenient: bool,
-    findings: &mut Findings,
-) -> Vec<Identifier<'v>> {
-    let text = |o: &'v Map<String, Value>, k: &str| {
-        o.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
-    };
-    match resource.get("identifier") {
-        None => Vec::new(),
-        Some(Value::Array(items)) => items
+    /// A required non-empty string element.
+    fn text<'v>(
+        &self,
+        resource: &Object<'v>,
+        name: &str,
+        what: &str,
+        findings: &mut Findings,
+    ) -> Option<Cow<'v, str>> {
+        let claim = self.claim;
+        let value = resource.get(name);
+        if let Some(text) = value.and_then(|v| v.text()) {
+            return Some(text);
+        }
+        let message = match value {
+            Some(other) if !other.is_null() => format!(
+                "JWT claim {claim}.{name} must be {what} (a non-empty string), got {}",
+                other.describe()
+            ),
+            _ => format!("JWT claim {claim}.{name} is missing; it must be {what}"),
+        };
+        findings.fail_or_notice(self.lenient, self.rule, message);
+        None
+    }
+
+    /// The resource's `identifier` list; anything in it that is not an Identifier is reported.
+    fn identifiers<'v>(
+        &self,
+        resource: &Object<'v>,
+        findings: &mut Findings,
+    ) -> Vec<Identifier<'v>> {
+        let claim = self.claim;
+        let Some(list) = resource.get("identifier") else {
+            return Vec::new();
+        };
+        let Some(items) = list.array() else {
+            findings.fail_or_notice(
+                self.lenient,
+                self.rule,
+                format!(
+                    "JWT claim {claim}.identifier must be a list of Identifier ({}), got {}",
+                    self.version.label(),
+                    list.describe()
+                ),
+            );
+            return Vec::new();
+        };
+        let text = |o: &Object<'v>, k: &str| o.get(k).and_then(|v| v.text());
+        items
             .iter()
             .enumerate()
-            .filter_map(|(i, item)| match item.as_object() {
-                Some(o) => Some(Identifier {
-                    system: text(o, "system"),
-                    value: text(o, "value"),
-                }),
+            .filter_map(|(i, item)| match item.object() {
+                Some(o) => {
+                    let path = format_args!("{claim}.identifier[{i}]");
+                    self.elements(&o, &path, ("Identifier", false), findings);
+                    Some(Identifier {
+                        system: text(&o, "system"),
+                        value: text(&o, "value"),
+                    })
+                }
                 None => {
                     findings.fail_or_notice(
-                        lenient,
-                        rule,
+                        self.lenient,
+                        self.rule,
                         format!(
                             "JWT claim {claim}.identifier[{i}] must be an Identifier object, got {}",
-                            describe(item)
+                            item.describe()
                         ),
                     );
                     None
                 }
             })
-            .collect(),
-        Some(other) => {
-            findings.fail_or_notice(
-                lenient,
-                rule,
-                format!(
-                    "JWT claim {claim}.identifier must be a list of Identifier (FHIR STU3), got {}",
-                    describe(other)
-                ),
-            );
-            Vec::new()
+            .collect()
+    }
+
+    /// `name`: a list of STU3 HumanName, one with a family name (a string) and given names (a
+    /// list).
+    fn human_name(&self, name: Option<Json>, findings: &mut Findings) {
+        if matches!(self.version, Version::Dstu2) {
+            return self.dstu2_human_name(name, findings);
+        }
+        let mut fail =
+            |message: String| findings.fail_or_notice(self.lenient, Rule::Practitioner, message);
+        let names = match name {
+            Some(list) if list.is_array() => list.array().unwrap_or_default(),
+            Some(single) if single.is_object() => {
+                return fail("JWT claim requesting_practitioner.name must be a list of HumanName (FHIR STU3); a single object is the DSTU2 (GP Connect 0.x) form".to_owned());
+            }
+            Some(other) if !other.is_null() => {
+                return fail(format!(
+                    "JWT claim requesting_practitioner.name must be a list of HumanName, got {}",
+                    other.describe()
+                ));
+            }
+            _ => {
+                return fail("JWT claim requesting_practitioner.name is missing; it must be a list of HumanName with family and given".to_owned());
+            }
+        };
+        let strings = |v: Option<Json>| {
+            v.and_then(Json::array)
+                .is_some_and(|a| !a.is_empty() && a.iter().all(|s| s.text().is_some()))
+        };
+        let objects: Vec<Option<Object>> = names.iter().map(|n| n.object()).collect();
+        let complete = objects
+            .iter()
+            .flatten()
+            .any(|n| n.get("family").and_then(Json::text).is_some() && strings(n.get("given")));
+        if !complete {
+            let got = names
+                .first()
+                .map_or_else(|| "an empty list".to_owned(), |n| n.shown());
+            fail(format!("JWT claim requesting_practitioner.name must hold a HumanName with family (a string) and given (a list of strings), got {got}"));
+        }
+        for (i, n) in objects.iter().enumerate() {
+            let prefix = n.as_ref().and_then(|n| n.get("prefix"));
+            if prefix.is_some_and(|p| !strings(Some(p))) {
+                fail(format!("JWT claim requesting_practitioner.name[{i}].prefix must be a list of strings (the user's titles)"));
+            }
+        }
+        for (i, n) in objects.iter().enumerate() {
+            if let Some(n) = n {
+                let path = format_args!("requesting_practitioner.name[{i}]");
+                self.elements(n, &path, ("HumanName", false), findings);
+            }
         }
     }
 }
 
-/// `name`: a list of STU3 HumanName, one with a family name (a string) and given names (a list).
-fn human_name(name: Option<&Value>, lenient: bool, findings: &mut Findings) {
-    let mut fail = |message: String| findings.fail_or_notice(lenient, Rule::Practitioner, message);
-    let names = match name {
-        Some(Value::Array(names)) => names,
-        None | Some(Value::Null) => {
-            return fail("JWT claim requesting_practitioner.name is missing; it must be a list of HumanName with family and given".to_owned());
+impl Reader<'_> {
+    /// GP Connect 0.7's `name`: one DSTU2 HumanName, with `family` and `given` lists of strings.
+    fn dstu2_human_name(&self, name: Option<Json>, findings: &mut Findings) {
+        let mut fail =
+            |message: String| findings.fail_or_notice(self.lenient, Rule::Practitioner, message);
+        let name = match name {
+            Some(one) if one.is_object() => one.object().unwrap_or_else(Object::empty),
+            Some(list) if list.is_array() => {
+                return fail("JWT claim requesting_practitioner.name must be one HumanName (FHIR DSTU2); a list is the STU3 (GP Connect 1.x) form".to_owned());
+            }
+            Some(other) if !other.is_null() => {
+                return fail(format!(
+                    "JWT claim requesting_practitioner.name must be a HumanName, got {}",
+                    other.describe()
+                ));
+            }
+            _ => {
+                return fail("JWT claim requesting_practitioner.name is missing; it must be a HumanName with family and given".to_owned());
+            }
+        };
+        let strings = |v: Option<Json>| {
+            v.and_then(Json::array)
+                .is_some_and(|a| !a.is_empty() && a.iter().all(|s| s.text().is_some()))
+        };
+        for part in ["family", "given"] {
+            if !strings(name.get(part)) {
+                fail(format!("JWT claim requesting_practitioner.name.{part} must be a list of strings (FHIR DSTU2 HumanName)"));
+            }
         }
-        Some(Value::Object(_)) => {
-            return fail("JWT claim requesting_practitioner.name must be a list of HumanName (FHIR STU3); a single object is the DSTU2 (GP Connect 0.x) form".to_owned());
-        }
-        Some(other) => {
-            return fail(format!(
-                "JWT claim requesting_practitioner.name must be a list of HumanName, got {}",
-                describe(other)
-            ));
-        }
-    };
-    let strings = |v: Option<&Value>| {
-        v.and_then(Value::as_array).is_some_and(|a| {
-            !a.is_empty() && a.iter().all(|s| s.as_str().is_some_and(|s| !s.is_empty()))
-        })
-    };
-    let complete = names.iter().any(|n| {
-        n.get("family")
-            .and_then(Value::as_str)
-            .is_some_and(|f| !f.is_empty())
-            && strings(n.get("given"))
-    });
-    if !complete {
-        let got = names
-            .first()
-            .map_or_else(|| "an empty list".to_owned(), |n| shorten(&n.to_string()));
-        fail(format!("JWT claim requesting_practitioner.name must hold a HumanName with family (a string) and given (a list of strings), got {got}"));
-    }
-    for (i, n) in names.iter().enumerate() {
-        if n.get("prefix").is_some_and(|p| !strings(Some(p))) {
-            fail(format!("JWT claim requesting_practitioner.name[{i}].prefix must be a list of strings (the user's titles)"));
+        if name.get("prefix").is_some_and(|p| !strings(Some(p))) {
+            fail("JWT claim requesting_practitioner.name.prefix must be a list of strings (the user's titles)".to_owned());
         }
     }
+}
+
+/// One `Identifier`, with empty strings read as absent.
+struct Identifier<'v> {
+    system: Option<Cow<'v, str>>,
+    value: Option<Cow<'v, str>>,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::jwt::tests::good_payload;
+    use super::super::jwt::tests::{good_payload, shipped_elements};
     use super::*;
-    use serde_json::json;
+
+    #[allow(non_snake_case)]
+    fn STU3() -> Version<'static> {
+        Version::Stu3(Some(shipped_elements()))
+    }
+    use serde_json::{json, Value};
+
+    /// Runs `check` on the claim as the payload view holds it.
+    fn on<T>(claim: &Value, check: impl FnOnce(Option<Json>) -> T) -> T {
+        let bytes = json!({ "c": claim }).to_string().into_bytes();
+        let payload = Object::parse(&bytes).unwrap();
+        check(payload.get("c"))
+    }
 
     fn rules(f: &[super::super::findings::Finding]) -> Vec<Rule> {
         f.iter().map(|v| v.rule).collect()
@@ -302,24 +478,32 @@ mod tests {
             p[k] = v.clone();
         }
         let mut f = Findings::default();
-        practitioner(Some(&p), lenient, &mut f);
+        on(&p, |c| {
+            practitioner(c, STU3(), lenient, &mut f);
+        });
         f
     }
 
     #[test]
     fn the_spec_example_resources_pass() {
         let mut f = Findings::default();
-        device(Some(&claim("requesting_device")), &mut f);
-        organization(Some(&claim("requesting_organization")), &mut f);
+        on(&claim("requesting_device"), |c| device(c, STU3(), &mut f));
+        on(&claim("requesting_organization"), |c| {
+            organization(c, STU3(), &mut f)
+        });
         let resource = claim("requesting_practitioner");
-        let id = practitioner(Some(&resource), false, &mut f);
-        assert_eq!((id, f), (Some("10019"), Findings::default()));
+        let id = on(&resource, |c| {
+            practitioner(c, STU3(), false, &mut f).map(Cow::into_owned)
+        });
+        assert_eq!((id.as_deref(), f), (Some("10019"), Findings::default()));
     }
 
     #[test]
-    fn a_wrong_resource_type_is_a_bad_request_and_stops_there() {
+    fn a_wrong_resource_type_is_named_and_stops_there() {
         let mut f = Findings::default();
-        device(Some(&claim("requesting_organization")), &mut f);
+        on(&claim("requesting_organization"), |c| {
+            device(c, STU3(), &mut f)
+        });
         assert_eq!(rules(&f.violations), [Rule::ResourceType]);
         assert_eq!(
             f.violations[0].message,
@@ -330,9 +514,9 @@ mod tests {
     #[test]
     fn device_needs_identifier_model_and_version() {
         let mut f = Findings::default();
-        device(
-            Some(&json!({"resourceType": "Device", "identifier": [{"value": "x"}], "model": 3})),
-            &mut f,
+        on(
+            &json!({"resourceType": "Device", "identifier": [{"value": "x"}], "model": 3}),
+            |c| device(c, STU3(), &mut f),
         );
         assert_eq!(rules(&f.violations), [Rule::Device; 3]);
         assert!(f.violations[1]
@@ -347,7 +531,7 @@ mod tests {
     fn organization_needs_a_name_and_an_ods_code() {
         let mut f = Findings::default();
         let org = json!({"resourceType": "Organization", "identifier": [{"system": DSTU2_ODS_CODE, "value": "A1"}]});
-        organization(Some(&org), &mut f);
+        on(&org, |c| organization(c, STU3(), &mut f));
         assert_eq!(rules(&f.violations), [Rule::Organization; 2]);
         assert!(f.violations[1].message.contains("GP Connect 0.x system"));
     }
@@ -395,5 +579,31 @@ mod tests {
         let f = practitioner_with(json!({"id": null, "name": null, "identifier": []}), true);
         assert!(f.passed());
         assert_eq!(f.notices.len(), 5);
+    }
+
+    #[test]
+    fn an_element_stu3_does_not_have_is_named_in_the_claim_and_its_parts() {
+        let mut d = claim("requesting_device");
+        d["invalidField"] = "Assurance Testing".into();
+        d["identifier"][0]["sytem"] = "x".into();
+        let mut f = Findings::default();
+        on(&d, |c| device(c, STU3(), &mut f));
+        let messages: Vec<&str> = f.violations.iter().map(|v| v.message.as_str()).collect();
+        assert_eq!(messages, [
+            "JWT claim requesting_device has the element `invalidField`, which FHIR STU3 Device does not have; remove it or correct its spelling",
+            "JWT claim requesting_device.identifier[0] has the element `sytem`, which FHIR STU3 Identifier does not have; remove it or correct its spelling",
+        ]);
+        assert_eq!(f.violations[0].claim(), Some("requesting_device"));
+        let f = practitioner_with(
+            json!({"name": [{"family": "Jones", "given": ["C"], "nickname": "CJ"}], "_id": {}}),
+            true,
+        );
+        assert_eq!(rules(&f.violations), [Rule::Practitioner], "{f:?}");
+        assert!(f.violations[0]
+            .message
+            .contains("requesting_practitioner.name[0] has the element `nickname`"));
+        let mut f = Findings::default();
+        on(&d, |c| device(c, Version::Stu3(None), &mut f));
+        assert!(f.passed(), "no tables, no element rule");
     }
 }

@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tracing::{field, Instrument};
 
+use crate::config::elements::Elements;
 use crate::config::errors::ErrorCatalog;
 use crate::config::interactions::Interaction;
 use crate::config::jwt::Policy;
@@ -53,6 +54,8 @@ pub struct Gateway {
     demo: DemoProvider,
     backend_timeouts: Timeouts,
     provider_checks: Policy,
+    /// The STU3 element tables check 10 reads the JWT's resource claims against.
+    elements: Elements,
     faults: Faults,
     spine_latency: Duration,
     limiter: Arc<dyn Limiter>,
@@ -104,6 +107,7 @@ impl Gateway {
                 body: backend_timeout,
             },
             provider_checks: Policy::default(),
+            elements: Elements::embedded()?,
             faults,
             spine_latency: Duration::ZERO,
             limiter,
@@ -291,6 +295,8 @@ impl Gateway {
                 interaction: route.interaction,
                 interactions: &ctx.routes.registry.interactions,
                 endpoint: route.endpoint,
+                elements: &self.elements,
+                keep_token: ctx.details.is_some(),
             },
         );
         ctx.broken = findings.violations.iter().map(|f| f.rule.id()).collect();

@@ -1,12 +1,15 @@
-//! The elements of the FHIR STU3 types consumers send in request bodies
-//! (`demo/stu3-elements.json`, generated from the STU3 definitions by
-//! `scripts/stu3-elements.py`). A body holding an element its type does not have, say a
-//! misspelt field, is refused naming it, as the FHIR parser of an assured provider refuses it.
+//! The elements of the FHIR STU3 types consumers send: in request bodies to the demo provider,
+//! and as the JWT's resource claims (`demo/stu3-elements.json`, generated from the STU3
+//! definitions by `scripts/stu3-elements.py`). A body or claim holding an element its type
+//! does not have, say a misspelt field, is refused naming it, as the FHIR parser of an assured
+//! provider refuses it.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::config::problems::ConfigError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +40,26 @@ fn primitive(kind: &str) -> bool {
     kind.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
+/// The table as shipped, built into the binary.
+pub const EMBEDDED: &str = include_str!("../../demo/stu3-elements.json");
+
 impl Elements {
+    /// The shipped table, parsed: check 10 reads the JWT's resource claims against it.
+    pub fn embedded() -> Result<Self, ConfigError> {
+        Self::parse(EMBEDDED)
+            .map_err(|message| ConfigError::file("demo/stu3-elements.json (embedded)", message))
+    }
+
+    /// Whether STU3 type `kind` has the member `name` (`_x` for primitive element `x`);
+    /// `None` when the table has no such type.
+    pub fn has(&self, kind: &str, name: &str) -> Option<bool> {
+        let table = self.types.get(kind)?;
+        Some(match name.strip_prefix('_') {
+            Some(base) => table.get(base).is_some_and(|e| primitive(&e.kind)),
+            None => table.contains_key(name),
+        })
+    }
+
     /// Parses and cross-checks the table: every complex type an element names is in it.
     pub fn parse(text: &str) -> Result<Self, String> {
         let raw: RawElements = serde_json::from_str(text).map_err(|e| format!("not valid: {e}"))?;
@@ -205,7 +227,7 @@ mod tests {
     use serde_json::json;
 
     fn shipped() -> Elements {
-        Elements::parse(include_str!("../../demo/stu3-elements.json")).unwrap()
+        Elements::parse(EMBEDDED).unwrap()
     }
 
     #[test]
