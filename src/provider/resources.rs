@@ -375,15 +375,11 @@ impl<'e> Reader<'e> {
                 return fail("JWT claim requesting_practitioner.name is missing; it must be a list of HumanName with family and given".to_owned());
             }
         };
-        let strings = |v: Option<Json>| {
-            v.and_then(Json::array)
-                .is_some_and(|a| !a.is_empty() && a.iter().all(|s| s.text().is_some()))
-        };
         let objects: Vec<Option<Object>> = names.iter().map(|n| n.object()).collect();
         let complete = objects
             .iter()
             .flatten()
-            .any(|n| n.get("family").and_then(Json::text).is_some() && strings(n.get("given")));
+            .any(|n| n.get("family").and_then(Json::text).is_some() && string_list(n.get("given")));
         if !complete {
             let got = names
                 .first()
@@ -392,7 +388,7 @@ impl<'e> Reader<'e> {
         }
         for (i, n) in objects.iter().enumerate() {
             let prefix = n.as_ref().and_then(|n| n.get("prefix"));
-            if prefix.is_some_and(|p| !strings(Some(p))) {
+            if prefix.is_some_and(|p| !string_list(Some(p))) {
                 fail(format!("JWT claim requesting_practitioner.name[{i}].prefix must be a list of strings (the user's titles)"));
             }
         }
@@ -425,16 +421,12 @@ impl Reader<'_> {
                 return fail("JWT claim requesting_practitioner.name is missing; it must be a HumanName with family and given".to_owned());
             }
         };
-        let strings = |v: Option<Json>| {
-            v.and_then(Json::array)
-                .is_some_and(|a| !a.is_empty() && a.iter().all(|s| s.text().is_some()))
-        };
         for part in ["family", "given"] {
-            if !strings(name.get(part)) {
+            if !string_list(name.get(part)) {
                 fail(format!("JWT claim requesting_practitioner.name.{part} must be a list of strings (FHIR DSTU2 HumanName)"));
             }
         }
-        if name.get("prefix").is_some_and(|p| !strings(Some(p))) {
+        if name.get("prefix").is_some_and(|p| !string_list(Some(p))) {
             fail("JWT claim requesting_practitioner.name.prefix must be a list of strings (the user's titles)".to_owned());
         }
     }
@@ -444,6 +436,13 @@ impl Reader<'_> {
 struct Identifier<'v> {
     system: Option<Cow<'v, str>>,
     value: Option<Cow<'v, str>>,
+}
+
+/// Whether `v` is a non-empty list of strings, as HumanName's `given` and `prefix` are (and, in
+/// DSTU2, `family`).
+fn string_list(v: Option<Json>) -> bool {
+    v.and_then(Json::array)
+        .is_some_and(|a| !a.is_empty() && a.iter().all(|s| s.text().is_some()))
 }
 
 #[cfg(test)]
