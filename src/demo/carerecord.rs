@@ -181,6 +181,15 @@ fn dstu2_patient(patient: &Value, nhs_number: &NhsNumber) -> Value {
     })
 }
 
+/// A problem's or an allergy's row: what it is, when it began, whether it is still active.
+fn onset_and_status(entry: &Value) -> [String; 3] {
+    [
+        coded(entry),
+        text(&entry["onsetDateTime"]),
+        text(&entry["clinicalStatus"]),
+    ]
+}
+
 /// The section as XHTML: a heading, and per clinical area a table of its entries.
 fn section_html(section: &Section, record: &StructuredRecord) -> String {
     let mut html = format!("<div><h1>{}</h1>", escape(&section.title));
@@ -188,17 +197,7 @@ fn section_html(section: &Section, record: &StructuredRecord) -> String {
         let (title, rows): (&str, Vec<[String; 3]>) = match area {
             Area::Problems => (
                 "Problems",
-                record
-                    .problems
-                    .iter()
-                    .map(|p| {
-                        [
-                            coded(p),
-                            text(&p["onsetDateTime"]),
-                            text(&p["clinicalStatus"]),
-                        ]
-                    })
-                    .collect(),
+                record.problems.iter().map(onset_and_status).collect(),
             ),
             Area::Medications => (
                 "Medications",
@@ -216,17 +215,7 @@ fn section_html(section: &Section, record: &StructuredRecord) -> String {
             ),
             Area::Allergies => (
                 "Allergies and Adverse Reactions",
-                record
-                    .allergies
-                    .iter()
-                    .map(|a| {
-                        [
-                            coded(a),
-                            text(&a["onsetDateTime"]),
-                            text(&a["clinicalStatus"]),
-                        ]
-                    })
-                    .collect(),
+                record.allergies.iter().map(onset_and_status).collect(),
             ),
         };
         html.push_str(&format!("<div><h2>{title}</h2>"));
