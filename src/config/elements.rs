@@ -4,7 +4,8 @@
 //! does not have, say a misspelt field, is refused naming it, as the FHIR parser of an assured
 //! provider refuses it.
 
-use std::collections::HashMap;
+// foldhash, not std's SipHash: check 10 looks up every member of the JWT's resource claims.
+use foldhash::HashMap;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -63,9 +64,9 @@ impl Elements {
     /// Parses and cross-checks the table: every complex type an element names is in it.
     pub fn parse(text: &str) -> Result<Self, String> {
         let raw: RawElements = serde_json::from_str(text).map_err(|e| format!("not valid: {e}"))?;
-        let mut types = HashMap::new();
+        let mut types = HashMap::default();
         for (name, elements) in raw.types {
-            let mut table = HashMap::new();
+            let mut table = HashMap::default();
             for (element, spec) in elements {
                 let required = spec.ends_with('!');
                 let spec = spec.trim_end_matches('!');

@@ -243,6 +243,7 @@ fn requested_scope(scope: &str, expected: &Expected, findings: &mut Findings) {
 #[cfg(test)]
 mod tests {
     use super::super::jwt::tests::{expected, good_payload, rules, ROOT};
+    use super::super::view::Document;
     use super::*;
     use crate::config::interactions::{Interactions, EMBEDDED};
     use serde_json::{json, Value};
@@ -250,7 +251,8 @@ mod tests {
     fn run(payload: &Value, expected: &Expected) -> Findings {
         let mut f = Findings::default();
         let bytes = payload.to_string().into_bytes();
-        check(&Object::parse(&bytes).unwrap(), expected, &mut f);
+        let document = Document::parse(&bytes).unwrap();
+        check(&document.root().object().unwrap(), expected, &mut f);
         f
     }
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::claims;
 use super::findings::{Challenge, Findings, Rule};
-use super::view::{describe, Object};
+use super::view::{Document, Object};
 use crate::config::elements::Elements;
 use crate::config::interactions::{Interaction, JwtRules};
 
@@ -143,7 +143,7 @@ pub fn check_token(token: &str, expected: &Expected, findings: &mut Findings) {
     let payload = payload_bytes
         .as_deref()
         .and_then(|b| parse_object("payload", b, findings));
-    if let Some(header) = &header {
+    if let Some(header) = header.as_ref().and_then(|d| d.root().object()) {
         let signed = match parts.as_slice() {
             [h, p, signature] => Some(Signed {
                 message: &token[..h.len() + 1 + p.len()],
@@ -151,10 +151,10 @@ pub fn check_token(token: &str, expected: &Expected, findings: &mut Findings) {
             }),
             _ => None,
         };
-        check_header(header, signed, expected, findings);
+        check_header(&header, signed, expected, findings);
     }
-    if let Some(payload) = &payload {
-        claims::check(payload, expected, findings);
+    if let Some(payload) = payload.as_ref().and_then(|d| d.root().object()) {
+        claims::check(&payload, expected, findings);
     }
 }
 
@@ -203,21 +203,25 @@ fn decode_base64(name: &str, text: &str, findings: &mut Findings) -> Option<Vec<
     }
 }
 
-fn parse_object<'b>(name: &str, bytes: &'b [u8], findings: &mut Findings) -> Option<Object<'b>> {
-    let error = match Object::parse(bytes) {
-        Ok(object) => return Some(object),
-        Err(e) => e,
-    };
-    // A refusal: the tree says whether the part is JSON of another type or not JSON at all.
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(other) if !other.is_object() => findings.fail(
-            Rule::Json,
-            format!("JWT {name} must be a JSON object, got {}", describe(&other)),
-        ),
-        Ok(_) => findings.fail(Rule::Json, format!("JWT {name} is not JSON: {error}")),
-        Err(e) => findings.fail(Rule::Json, format!("JWT {name} is not JSON: {e}")),
+/// The part read as JSON, when it is a JSON object; else the reason, as a finding.
+fn parse_object<'b>(name: &str, bytes: &'b [u8], findings: &mut Findings) -> Option<Document<'b>> {
+    match Document::parse(bytes) {
+        Ok(document) if document.root().is_object() => Some(document),
+        Ok(other) => {
+            findings.fail(
+                Rule::Json,
+                format!(
+                    "JWT {name} must be a JSON object, got {}",
+                    other.root().describe()
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            findings.fail(Rule::Json, format!("JWT {name} is not JSON: {e}"));
+            None
+        }
     }
-    None
 }
 
 fn check_header(

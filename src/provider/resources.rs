@@ -448,6 +448,7 @@ fn string_list(v: Option<Json>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::jwt::tests::{good_payload, shipped_elements};
+    use super::super::view::Document;
     use super::*;
 
     #[allow(non_snake_case)]
@@ -459,8 +460,8 @@ mod tests {
     /// Runs `check` on the claim as the payload view holds it.
     fn on<T>(claim: &Value, check: impl FnOnce(Option<Json>) -> T) -> T {
         let bytes = json!({ "c": claim }).to_string().into_bytes();
-        let payload = Object::parse(&bytes).unwrap();
-        check(payload.get("c"))
+        let document = Document::parse(&bytes).unwrap();
+        check(document.root().object().unwrap().get("c"))
     }
 
     fn rules(f: &[super::super::findings::Finding]) -> Vec<Rule> {
