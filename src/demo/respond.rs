@@ -12,7 +12,7 @@ use crate::demo::{fhir, profiles};
 use crate::wire::body::{self, Body};
 use crate::wire::format::Format;
 use crate::wire::format::{FHIR_JSON_UTF8, FHIR_XML_UTF8};
-use crate::wire::xml;
+use crate::wire::xml::{self, ElementOrder};
 
 /// A successful answer: a resource, its status, and where a created resource lives.
 #[derive(Debug)]
@@ -53,13 +53,13 @@ impl Reply {
         }
     }
 
-    /// The HTTP response in the negotiated format.
-    pub fn render(self, format: Format) -> Result<Response<Body>, Rejection> {
+    /// The HTTP response in the negotiated format; XML has each type's elements in `order`.
+    pub fn render(self, format: Format, order: &ElementOrder) -> Result<Response<Body>, Rejection> {
         let (text, content_type) = match format {
             _ if self.minimal => (String::new(), ""),
             Format::Json => (self.resource.to_string(), FHIR_JSON_UTF8),
             Format::Xml => (
-                xml::to_xml(&self.resource).map_err(|e| {
+                xml::to_xml(&self.resource, order).map_err(|e| {
                     reject(
                         INTERNAL_SERVER_ERROR,
                         format!("The demo provider could not write its answer as XML: {e}"),
@@ -113,7 +113,12 @@ pub fn searchset(base: &str, resources: Vec<Value>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::elements::Elements;
     use http_body_util::BodyExt;
+
+    fn order() -> &'static ElementOrder {
+        Elements::embedded().unwrap().xml_order()
+    }
 
     async fn body_text(response: Response<Body>) -> String {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -123,12 +128,14 @@ mod tests {
     #[tokio::test]
     async fn a_resource_is_answered_in_json_or_xml_with_no_store_and_etag() {
         let patient = json!({"resourceType": "Patient", "id": "1", "meta": {"versionId": "3"}});
-        let json = Reply::ok(patient.clone()).render(Format::Json).unwrap();
+        let json = Reply::ok(patient.clone())
+            .render(Format::Json, order())
+            .unwrap();
         assert_eq!(json.headers()[CONTENT_TYPE], FHIR_JSON_UTF8);
         assert_eq!(json.headers()[CACHE_CONTROL], "no-store");
         assert_eq!(json.headers()[ETAG], "W/\"3\"");
         let xml = Reply::created(patient, "https://x/Patient/1".into())
-            .render(Format::Xml)
+            .render(Format::Xml, order())
             .unwrap();
         assert_eq!(xml.status(), StatusCode::CREATED);
         assert_eq!(xml.headers()[CONTENT_TYPE], FHIR_XML_UTF8);
@@ -144,7 +151,7 @@ mod tests {
             json!({"resourceType": "Appointment", "id": "1", "meta": {"versionId": "2"}});
         let response = Reply::created(appointment, "https://x/Appointment/1".into())
             .minimal()
-            .render(Format::Json)
+            .render(Format::Json, order())
             .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
         assert_eq!(response.headers()[ETAG], "W/\"2\"");
@@ -164,7 +171,7 @@ mod tests {
             "https://p/A1/STU3/1/gpconnect/Slot/s"
         );
         assert_eq!(bundle["total"], 1);
-        let response = Reply::ok(bundle).render(Format::Json).unwrap();
+        let response = Reply::ok(bundle).render(Format::Json, order()).unwrap();
         assert!(response.headers().get(ETAG).is_none());
     }
 }
