@@ -1808,36 +1808,17 @@ async fn the_shipped_routes_answer_gp_connect_calls_for_the_example_practice() {
     sim.stop().await;
 }
 
-/// Runs the independent STU3 validator (`tests/tools/validate_stu3.py`, fhir.resources) over
-/// labelled resources; answers its report, or panics with it.
-fn validate_stu3(resources: &[(String, Value)]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/validate_stu3.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the test venv's python runs");
-    let input = serde_json::to_vec(resources).unwrap();
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let output = child.wait_with_output().unwrap();
-    let report = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "STU3 validation failed:\n{report}");
-    report
-}
-
-#[tokio::test]
-async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_validator() {
-    let sim = demo_sim().await;
-    let client = sim.client();
+/// One call for every kind of answer the demo gives: each resource and Bundle it serves, the
+/// answers to its writes, and provider errors. Books, amends and cancels on `client`'s demo.
+async fn every_kind_of_answer(client: &Client) -> Vec<(&'static str, Call)> {
     let structured = |parameters: Value| structured_call(&parameters);
     let all_areas = json!([nhs_parameter("9476719931"),
         {"name": "includeAllergies", "part": [{"name": "includeResolvedAllergies", "valueBoolean": true}]},
         {"name": "includeMedication"}, {"name": "includeProblems"}, {"name": "includeImmunisations"},
         {"name": "includeUncategorisedData"}, {"name": "includeInvestigations"}, {"name": "includeReferrals"}, {"name": "includeDiaryEntries"}]);
     let consultations = json!([nhs_parameter("9476719931"), {"name": "includeConsultations"}]);
-    let slot = free_slot(&client, "1").await;
-    let mut calls: Vec<(&str, Call)> = vec![
+    let slot = free_slot(client, "1").await;
+    let mut calls: Vec<(&'static str, Call)> = vec![
         ("metadata", Call::metadata()),
         (
             "structured metadata",
@@ -1858,6 +1839,7 @@ async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_valid
         ("find patient", find_nhs("9476719931")),
         ("find patient traced", find_nhs("9690937324")),
         ("find patient empty", find_nhs("9690937308")),
+        ("find patient sensitive", find_nhs("9690937294")),
         ("read patient", read_of("Patient", "2")),
         ("read deceased patient", read_of("Patient", "5")),
         (
@@ -1888,6 +1870,7 @@ async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_valid
         ),
         ("book", book(&slot, "1")),
         ("read appointment", read_of("Appointment", "2")),
+        ("read appointment 1", read_of("Appointment", "1")),
         ("retrieve appointments", appointments_of("2")),
         ("structured every area", structured(all_areas)),
         ("structured consultations", structured(consultations)),
@@ -1915,6 +1898,40 @@ async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_valid
             ),
         ),
     ));
+    calls
+}
+
+/// Runs a test-side validator (`tests/tools/{script}`) of the test venv with `args`, feeding it
+/// `input` as JSON; answers whether it passed, and its report.
+fn run_validator(script: &str, args: &[&str], input: &impl serde::Serialize) -> (bool, String) {
+    let script = format!("{}/tests/tools/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(python())
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the test venv's python runs");
+    let input = serde_json::to_vec(input).unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.success(), report)
+}
+
+/// Runs the independent STU3 validator (`tests/tools/validate_stu3.py`, fhir.resources) over
+/// labelled resources; answers its report, or panics with it.
+fn validate_stu3(resources: &[(String, Value)]) -> String {
+    let (passed, report) = run_validator("validate_stu3.py", &[], &resources);
+    assert!(passed, "STU3 validation failed:\n{report}");
+    report
+}
+
+#[tokio::test]
+async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_validator() {
+    let sim = demo_sim().await;
+    let client = sim.client();
+    let calls = every_kind_of_answer(&client).await;
     let mut resources = Vec::new();
     let mut kinds = std::collections::BTreeSet::new();
     for (label, call) in calls {
@@ -1983,26 +2000,60 @@ async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_valid
     sim.stop().await;
 }
 
+/// The official FHIR STU3 XML schemas, which scripts/test fetches into the venv.
+fn stu3_xsd() -> &'static str {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/fhir-stu3-xsd");
+    assert!(
+        std::path::Path::new(dir).join("fhir-single.xsd").exists(),
+        "{dir} is missing: run the suite with scripts/test, which fetches the official STU3 XML schemas"
+    );
+    dir
+}
+
+#[tokio::test]
+async fn every_kind_of_demo_xml_answer_is_valid_against_the_official_stu3_schema() {
+    let sim = demo_sim().await;
+    let client = sim.client();
+    let mut documents = Vec::new();
+    for (label, call) in every_kind_of_answer(&client).await {
+        let reply = client.send(call.accept_xml()).await;
+        documents.push((label.to_owned(), reply.fhir_xml()));
+    }
+    let (passed, report) = run_validator("validate_xsd.py", &[stu3_xsd()], &documents);
+    assert!(passed, "FHIR XML that the STU3 schema refuses:\n{report}");
+    assert!(
+        report.contains(&format!("validated {0} of {0}", documents.len())),
+        "{report}"
+    );
+    println!("{} XML answers: {}", documents.len(), report.trim());
+    sim.stop().await;
+}
+
+#[test]
+fn the_schema_validator_refuses_elements_out_of_definition_order() {
+    let documents = vec![
+        (
+            "in order".to_owned(),
+            r#"<Slot xmlns="http://hl7.org/fhir"><id value="1"/><schedule><reference value="Schedule/1"/></schedule><status value="free"/><start value="2024-01-01T09:00:00+00:00"/><end value="2024-01-01T09:15:00+00:00"/></Slot>"#.to_owned(),
+        ),
+        (
+            "status first".to_owned(),
+            r#"<Slot xmlns="http://hl7.org/fhir"><status value="free"/><id value="1"/><schedule><reference value="Schedule/1"/></schedule><start value="2024-01-01T09:00:00+00:00"/><end value="2024-01-01T09:15:00+00:00"/></Slot>"#.to_owned(),
+        ),
+    ];
+    let (passed, report) = run_validator("validate_xsd.py", &[stu3_xsd()], &documents);
+    assert!(!passed);
+    assert!(report.contains("FAIL status first"), "{report}");
+    assert!(report.contains("validated 1 of 2"), "{report}");
+}
+
 #[test]
 fn the_independent_validator_refuses_what_is_not_stu3() {
     let broken = vec![(
         "unknown element".to_owned(),
         json!({"resourceType": "Slot", "status": "free", "schedule": {"reference": "Schedule/1"}, "start": "2024-01-01T09:00:00+00:00", "end": "2024-01-01T09:15:00+00:00", "comment2": "x"}),
     )];
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/validate_stu3.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&serde_json::to_vec(&broken).unwrap())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("FAIL unknown element"));
+    let (passed, report) = run_validator("validate_stu3.py", &[], &broken);
+    assert!(!passed);
+    assert!(report.contains("FAIL unknown element"));
 }
