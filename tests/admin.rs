@@ -482,6 +482,8 @@ async fn directory_endpoint_search_finds_the_service_root_asid_and_party_key_per
     .await
     .json();
     assert_eq!(none["total"], 0);
+    // FHIR JSON has no empty arrays: nothing found, no `entry`.
+    assert!(none.get("entry").is_none(), "{none}");
     let none = lookup(
         &sim,
         "Endpoint",

@@ -2000,6 +2000,116 @@ async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_valid
     sim.stop().await;
 }
 
+/// The path of every empty array, empty object and null in `value`: FHIR JSON has none.
+fn empty_members(value: &Value, path: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Null => found.push(path.to_owned()),
+        Value::Array(items) if items.is_empty() => found.push(path.to_owned()),
+        Value::Object(members) if members.is_empty() => found.push(path.to_owned()),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                empty_members(item, &format!("{path}[{i}]"), found);
+            }
+        }
+        Value::Object(members) => {
+            for (key, member) in members {
+                empty_members(member, &format!("{path}.{key}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The `search.mode` of each entry of `bundle`, by resource type.
+fn modes(bundle: &Value) -> Vec<(String, String)> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["resource"]["resourceType"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                e["search"]["mode"].as_str().unwrap_or("(none)").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn searchsets_count_their_matches_and_mark_every_entry_match_or_include() {
+    let sim = demo_sim().await;
+    let client = sim.client();
+    for (bundle, matched) in [
+        (client.send(slot_search(1, 7)).await.json(), "Slot"),
+        (
+            client.send(documents_search("1", "")).await.json(),
+            "DocumentReference",
+        ),
+    ] {
+        let modes = modes(&bundle);
+        let matches = modes.iter().filter(|(kind, _)| kind == matched).count();
+        assert!(matches > 0 && modes.len() > matches, "{bundle}");
+        assert_eq!(bundle["total"], matches, "only the {matched}s count");
+        for (kind, mode) in &modes {
+            let expected = if kind == matched { "match" } else { "include" };
+            assert_eq!(mode, expected, "{kind}");
+        }
+    }
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn demo_json_has_no_empty_arrays_and_its_bundles_follow_their_type() {
+    let sim = demo_sim().await;
+    let client = sim.client();
+    // The PDS-sensitive (S-flag) patient is not found: total 0 and no `entry` at all.
+    let sensitive = client.send(find_nhs("9690937294")).await.json();
+    assert_eq!(sensitive["total"], 0);
+    assert!(sensitive.get("entry").is_none(), "{sensitive}");
+    let mut bundles = 0;
+    for (label, call) in every_kind_of_answer(&client).await {
+        let body = client.send(call).await.json();
+        let mut empty = Vec::new();
+        empty_members(&body, label, &mut empty);
+        assert!(
+            empty.is_empty(),
+            "FHIR JSON has no empty or null members: {empty:?}"
+        );
+        if body["resourceType"] != "Bundle" {
+            continue;
+        }
+        bundles += 1;
+        let modes = modes(&body);
+        match body["type"].as_str() {
+            Some("searchset") => {
+                let matches = modes.iter().filter(|(_, mode)| mode == "match").count();
+                assert_eq!(body["total"], matches, "{label}: total counts the matches");
+                for (kind, mode) in &modes {
+                    assert!(
+                        mode == "match" || mode == "include",
+                        "{label}: {kind} is {mode}"
+                    );
+                }
+            }
+            // The structured record (1.6.0 GPConnect-StructuredRecord-Bundle-1) is no search:
+            // no `total`, no `entry.search` (FHIR bdl-1, bdl-2).
+            Some("collection") => {
+                assert!(body.get("total").is_none(), "{label}");
+                assert!(
+                    modes.iter().all(|(_, mode)| mode == "(none)"),
+                    "{label}: {modes:?}"
+                );
+            }
+            other => panic!("{label}: a Bundle of type {other:?}"),
+        }
+    }
+    assert!(bundles >= 10, "{bundles} Bundles");
+    sim.stop().await;
+}
+
 /// The official FHIR STU3 XML schemas, which scripts/test fetches into the venv.
 fn stu3_xsd() -> &'static str {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/fhir-stu3-xsd");

@@ -89,25 +89,34 @@ impl Reply {
     }
 }
 
-/// A `searchset` Bundle of `resources`, each with its absolute `fullUrl` under `base`.
-pub fn searchset(base: &str, resources: Vec<Value>) -> Value {
-    let entry: Vec<Value> = resources
-        .into_iter()
-        .map(|resource| {
+/// A `searchset` Bundle of the search's `matches` and the resources it `includes`, each entry
+/// with its absolute `fullUrl` under `base` and its `search.mode`. As FHIR defines it, `total`
+/// counts the matches only, and a search that finds nothing has no `entry` (FHIR JSON has no
+/// empty arrays).
+pub fn searchset(base: &str, matches: Vec<Value>, includes: Vec<Value>) -> Value {
+    let total = matches.len();
+    let modes = std::iter::repeat("match").zip(matches);
+    let entry: Vec<Value> = modes
+        .chain(std::iter::repeat("include").zip(includes))
+        .map(|(mode, resource)| {
             json!({
                 "fullUrl": format!("{base}/{}/{}", fhir::resource_type(&resource), fhir::id(&resource)),
                 "resource": resource,
+                "search": { "mode": mode },
             })
         })
         .collect();
-    json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "id": uuid::Uuid::new_v4().to_string(),
         "meta": { "profile": [profiles::SEARCHSET_BUNDLE] },
         "type": "searchset",
-        "total": entry.len(),
-        "entry": entry,
-    })
+        "total": total,
+    });
+    if !entry.is_empty() {
+        bundle["entry"] = Value::Array(entry);
+    }
+    bundle
 }
 
 #[cfg(test)]
@@ -161,16 +170,22 @@ mod tests {
     }
 
     #[test]
-    fn searchsets_have_full_urls_and_no_etag() {
+    fn searchsets_count_matches_mark_each_entry_and_have_no_etag() {
         let bundle = searchset(
             "https://p/A1/STU3/1/gpconnect",
             vec![json!({"resourceType": "Slot", "id": "s"})],
+            vec![json!({"resourceType": "Schedule", "id": "1"})],
         );
         assert_eq!(
             bundle["entry"][0]["fullUrl"],
             "https://p/A1/STU3/1/gpconnect/Slot/s"
         );
         assert_eq!(bundle["total"], 1);
+        assert_eq!(bundle["entry"][0]["search"]["mode"], "match");
+        assert_eq!(bundle["entry"][1]["search"]["mode"], "include");
+        let empty = searchset("https://p", Vec::new(), Vec::new());
+        assert_eq!(empty["total"], 0);
+        assert!(empty.get("entry").is_none(), "{empty}");
         let response = Reply::ok(bundle).render(Format::Json, order()).unwrap();
         assert!(response.headers().get(ETAG).is_none());
     }

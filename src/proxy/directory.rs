@@ -287,14 +287,18 @@ fn bundle(base: &str, uri: &Uri, resource: &str, found: Vec<Value>) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "id": uuid::Uuid::new_v4().to_string().to_uppercase(),
         "type": "searchset",
         "total": entries.len(),
         "link": [{"relation": "self", "url": format!("{base}/{resource}{query}")}],
-        "entry": entries
-    })
+    });
+    // FHIR JSON has no empty arrays: a search that finds nothing has no `entry`.
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    bundle
 }
 
 #[cfg(test)]
