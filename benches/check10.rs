@@ -114,7 +114,7 @@ fn check10(c: &mut Criterion) {
     ];
     for (name, headers, rest) in &cases {
         let request = ProviderRequest {
-            elements: &elements,
+            elements,
             keep_token: false,
             headers,
             method: &Method::GET,

@@ -482,6 +482,8 @@ async fn directory_endpoint_search_finds_the_service_root_asid_and_party_key_per
     .await
     .json();
     assert_eq!(none["total"], 0);
+    // FHIR JSON has no empty arrays: nothing found, no `entry`.
+    assert!(none.get("entry").is_none(), "{none}");
     let none = lookup(
         &sim,
         "Endpoint",
@@ -550,6 +552,17 @@ async fn directory_refuses_searches_it_cannot_answer() {
             reply.diagnostics()
         );
     }
+    // The directory only searches: 405, with Allow naming GET.
+    let post = sim
+        .client()
+        .send(Call::new(Method::POST, format!("{SDS}/Device"), METADATA))
+        .await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.header("allow"), "GET");
+    assert_eq!(
+        post.header("ssp-sim-diagnostics"),
+        "The directory serves GET searches only, not POST"
+    );
     sim.stop().await;
 }
 

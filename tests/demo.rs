@@ -1808,36 +1808,17 @@ async fn the_shipped_routes_answer_gp_connect_calls_for_the_example_practice() {
     sim.stop().await;
 }
 
-/// Runs the independent STU3 validator (`tests/tools/validate_stu3.py`, fhir.resources) over
-/// labelled resources; answers its report, or panics with it.
-fn validate_stu3(resources: &[(String, Value)]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/validate_stu3.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the test venv's python runs");
-    let input = serde_json::to_vec(resources).unwrap();
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let output = child.wait_with_output().unwrap();
-    let report = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "STU3 validation failed:\n{report}");
-    report
-}
-
-#[tokio::test]
-async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_validator() {
-    let sim = demo_sim().await;
-    let client = sim.client();
+/// One call for every kind of answer the demo gives: each resource and Bundle it serves, the
+/// answers to its writes, and provider errors. Books, amends and cancels on `client`'s demo.
+async fn every_kind_of_answer(client: &Client) -> Vec<(&'static str, Call)> {
     let structured = |parameters: Value| structured_call(&parameters);
     let all_areas = json!([nhs_parameter("9476719931"),
         {"name": "includeAllergies", "part": [{"name": "includeResolvedAllergies", "valueBoolean": true}]},
         {"name": "includeMedication"}, {"name": "includeProblems"}, {"name": "includeImmunisations"},
         {"name": "includeUncategorisedData"}, {"name": "includeInvestigations"}, {"name": "includeReferrals"}, {"name": "includeDiaryEntries"}]);
     let consultations = json!([nhs_parameter("9476719931"), {"name": "includeConsultations"}]);
-    let slot = free_slot(&client, "1").await;
-    let mut calls: Vec<(&str, Call)> = vec![
+    let slot = free_slot(client, "1").await;
+    let mut calls: Vec<(&'static str, Call)> = vec![
         ("metadata", Call::metadata()),
         (
             "structured metadata",
@@ -1858,6 +1839,7 @@ async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_valid
         ("find patient", find_nhs("9476719931")),
         ("find patient traced", find_nhs("9690937324")),
         ("find patient empty", find_nhs("9690937308")),
+        ("find patient sensitive", find_nhs("9690937294")),
         ("read patient", read_of("Patient", "2")),
         ("read deceased patient", read_of("Patient", "5")),
         (
@@ -1888,6 +1870,7 @@ async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_valid
         ),
         ("book", book(&slot, "1")),
         ("read appointment", read_of("Appointment", "2")),
+        ("read appointment 1", read_of("Appointment", "1")),
         ("retrieve appointments", appointments_of("2")),
         ("structured every area", structured(all_areas)),
         ("structured consultations", structured(consultations)),
@@ -1915,6 +1898,40 @@ async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_valid
             ),
         ),
     ));
+    calls
+}
+
+/// Runs a test-side validator (`tests/tools/{script}`) of the test venv with `args`, feeding it
+/// `input` as JSON; answers whether it passed, and its report.
+fn run_validator(script: &str, args: &[&str], input: &impl serde::Serialize) -> (bool, String) {
+    let script = format!("{}/tests/tools/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(python())
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the test venv's python runs");
+    let input = serde_json::to_vec(input).unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.success(), report)
+}
+
+/// Runs the independent STU3 validator (`tests/tools/validate_stu3.py`, fhir.resources) over
+/// labelled resources; answers its report, or panics with it.
+fn validate_stu3(resources: &[(String, Value)]) -> String {
+    let (passed, report) = run_validator("validate_stu3.py", &[], &resources);
+    assert!(passed, "STU3 validation failed:\n{report}");
+    report
+}
+
+#[tokio::test]
+async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_validator() {
+    let sim = demo_sim().await;
+    let client = sim.client();
+    let calls = every_kind_of_answer(&client).await;
     let mut resources = Vec::new();
     let mut kinds = std::collections::BTreeSet::new();
     for (label, call) in calls {
@@ -1983,26 +2000,170 @@ async fn every_kind_of_demo_resource_and_bundle_passes_an_independent_stu3_valid
     sim.stop().await;
 }
 
+/// The path of every empty array, empty object and null in `value`: FHIR JSON has none.
+fn empty_members(value: &Value, path: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Null => found.push(path.to_owned()),
+        Value::Array(items) if items.is_empty() => found.push(path.to_owned()),
+        Value::Object(members) if members.is_empty() => found.push(path.to_owned()),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                empty_members(item, &format!("{path}[{i}]"), found);
+            }
+        }
+        Value::Object(members) => {
+            for (key, member) in members {
+                empty_members(member, &format!("{path}.{key}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The `search.mode` of each entry of `bundle`, by resource type.
+fn modes(bundle: &Value) -> Vec<(String, String)> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["resource"]["resourceType"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                e["search"]["mode"].as_str().unwrap_or("(none)").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn searchsets_count_their_matches_and_mark_every_entry_match_or_include() {
+    let sim = demo_sim().await;
+    let client = sim.client();
+    for (bundle, matched) in [
+        (client.send(slot_search(1, 7)).await.json(), "Slot"),
+        (
+            client.send(documents_search("1", "")).await.json(),
+            "DocumentReference",
+        ),
+    ] {
+        let modes = modes(&bundle);
+        let matches = modes.iter().filter(|(kind, _)| kind == matched).count();
+        assert!(matches > 0 && modes.len() > matches, "{bundle}");
+        assert_eq!(bundle["total"], matches, "only the {matched}s count");
+        for (kind, mode) in &modes {
+            let expected = if kind == matched { "match" } else { "include" };
+            assert_eq!(mode, expected, "{kind}");
+        }
+    }
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn demo_json_has_no_empty_arrays_and_its_bundles_follow_their_type() {
+    let sim = demo_sim().await;
+    let client = sim.client();
+    // The PDS-sensitive (S-flag) patient is not found: total 0 and no `entry` at all.
+    let sensitive = client.send(find_nhs("9690937294")).await.json();
+    assert_eq!(sensitive["total"], 0);
+    assert!(sensitive.get("entry").is_none(), "{sensitive}");
+    let mut bundles = 0;
+    for (label, call) in every_kind_of_answer(&client).await {
+        let body = client.send(call).await.json();
+        let mut empty = Vec::new();
+        empty_members(&body, label, &mut empty);
+        assert!(
+            empty.is_empty(),
+            "FHIR JSON has no empty or null members: {empty:?}"
+        );
+        if body["resourceType"] != "Bundle" {
+            continue;
+        }
+        bundles += 1;
+        let modes = modes(&body);
+        match body["type"].as_str() {
+            Some("searchset") => {
+                let matches = modes.iter().filter(|(_, mode)| mode == "match").count();
+                assert_eq!(body["total"], matches, "{label}: total counts the matches");
+                for (kind, mode) in &modes {
+                    assert!(
+                        mode == "match" || mode == "include",
+                        "{label}: {kind} is {mode}"
+                    );
+                }
+            }
+            // The structured record (1.6.0 GPConnect-StructuredRecord-Bundle-1) is no search:
+            // no `total`, no `entry.search` (FHIR bdl-1, bdl-2).
+            Some("collection") => {
+                assert!(body.get("total").is_none(), "{label}");
+                assert!(
+                    modes.iter().all(|(_, mode)| mode == "(none)"),
+                    "{label}: {modes:?}"
+                );
+            }
+            other => panic!("{label}: a Bundle of type {other:?}"),
+        }
+    }
+    assert!(bundles >= 10, "{bundles} Bundles");
+    sim.stop().await;
+}
+
+/// The official FHIR STU3 XML schemas, which scripts/test fetches into the venv.
+fn stu3_xsd() -> &'static str {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/fhir-stu3-xsd");
+    assert!(
+        std::path::Path::new(dir).join("fhir-single.xsd").exists(),
+        "{dir} is missing: run the suite with scripts/test, which fetches the official STU3 XML schemas"
+    );
+    dir
+}
+
+#[tokio::test]
+async fn every_kind_of_demo_xml_answer_is_valid_against_the_official_stu3_schema() {
+    let sim = demo_sim().await;
+    let client = sim.client();
+    let mut documents = Vec::new();
+    for (label, call) in every_kind_of_answer(&client).await {
+        let reply = client.send(call.accept_xml()).await;
+        documents.push((label.to_owned(), reply.fhir_xml()));
+    }
+    let (passed, report) = run_validator("validate_xsd.py", &[stu3_xsd()], &documents);
+    assert!(passed, "FHIR XML that the STU3 schema refuses:\n{report}");
+    assert!(
+        report.contains(&format!("validated {0} of {0}", documents.len())),
+        "{report}"
+    );
+    println!("{} XML answers: {}", documents.len(), report.trim());
+    sim.stop().await;
+}
+
+#[test]
+fn the_schema_validator_refuses_elements_out_of_definition_order() {
+    let documents = vec![
+        (
+            "in order".to_owned(),
+            r#"<Slot xmlns="http://hl7.org/fhir"><id value="1"/><schedule><reference value="Schedule/1"/></schedule><status value="free"/><start value="2024-01-01T09:00:00+00:00"/><end value="2024-01-01T09:15:00+00:00"/></Slot>"#.to_owned(),
+        ),
+        (
+            "status first".to_owned(),
+            r#"<Slot xmlns="http://hl7.org/fhir"><status value="free"/><id value="1"/><schedule><reference value="Schedule/1"/></schedule><start value="2024-01-01T09:00:00+00:00"/><end value="2024-01-01T09:15:00+00:00"/></Slot>"#.to_owned(),
+        ),
+    ];
+    let (passed, report) = run_validator("validate_xsd.py", &[stu3_xsd()], &documents);
+    assert!(!passed);
+    assert!(report.contains("FAIL status first"), "{report}");
+    assert!(report.contains("validated 1 of 2"), "{report}");
+}
+
 #[test]
 fn the_independent_validator_refuses_what_is_not_stu3() {
     let broken = vec![(
         "unknown element".to_owned(),
         json!({"resourceType": "Slot", "status": "free", "schedule": {"reference": "Schedule/1"}, "start": "2024-01-01T09:00:00+00:00", "end": "2024-01-01T09:15:00+00:00", "comment2": "x"}),
     )];
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/validate_stu3.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&serde_json::to_vec(&broken).unwrap())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("FAIL unknown element"));
+    let (passed, report) = run_validator("validate_stu3.py", &[], &broken);
+    assert!(!passed);
+    assert!(report.contains("FAIL unknown element"));
 }

@@ -4,6 +4,7 @@
 mod support;
 
 use http::{Method, StatusCode};
+use serde_json::json;
 use support::*;
 
 /// Sends `call` and checks the fixed parts every SSP error shares: headers (the call's own
@@ -68,6 +69,36 @@ async fn method_check_refuses_patch_with_the_405_shape() {
         json["issue"][0]["details"]["coding"][0]["display"],
         "405: Method Not Allowed"
     );
+    assert!(backend.requests().is_empty());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_405_lists_the_brokered_methods_in_allow_and_says_why() {
+    let (sim, backend) = sim_with_backend().await;
+    let client = sim.client();
+    // (An OPTIONS to a registered endpoint is a CORS preflight, answered before check 2.)
+    let propfind = Method::from_bytes(b"PROPFIND").unwrap();
+    for method in [Method::PATCH, Method::HEAD, Method::TRACE, propfind] {
+        let mut call = Call::metadata();
+        call.method = method.clone();
+        let reply = client.send(call).await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        // RFC 9110 15.5.6: a 405 MUST carry Allow, the target's supported methods.
+        assert_eq!(reply.header("allow"), "GET, POST, PUT, DELETE", "{method}");
+        assert_eq!(
+            reply.header("ssp-sim-diagnostics"),
+            format!("The SSP brokers GET, POST, PUT and DELETE, not {method}")
+        );
+    }
+    // A fault answering the 405 says the same methods.
+    sim.admin_client()
+        .add_fault(json!({"respond": {"error": "method-not-allowed"}, "times": 1}))
+        .await;
+    let faulted = client.send(Call::metadata()).await;
+    assert_eq!(faulted.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(faulted.header("allow"), "GET, POST, PUT, DELETE");
+    assert!(!faulted.header("ssp-sim-diagnostics").is_empty());
     assert!(backend.requests().is_empty());
     sim.stop().await;
 }

@@ -4,7 +4,6 @@
 mod support;
 
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,10 +19,9 @@ use ssp_sim::provider::findings::{Findings, Rule};
 use ssp_sim::provider::jwt::{self, encode_unsigned, unsigned_header, Expected};
 use support::{Backend, Call, Sim, READ_PATIENT, ROOT};
 
-/// The shipped STU3 element tables, parsed once.
+/// The shipped STU3 element tables (parsed once for the process).
 fn stu3() -> &'static Elements {
-    static ELEMENTS: OnceLock<Elements> = OnceLock::new();
-    ELEMENTS.get_or_init(|| Elements::embedded().expect("the shipped tables"))
+    Elements::embedded().expect("the shipped tables")
 }
 
 /// Runs `ssp-sim` with `args`; returns the exit code and standard output.

@@ -235,7 +235,7 @@ fn judge(
             .jwt_clock_skew_s
             .unwrap_or(Policy::default().clock_skew_s),
         key: key.as_ref(),
-        elements: Some(&elements),
+        elements: Some(elements),
     };
     let mut findings = Findings::default();
     jwt::check_token(token, &expected, &mut findings);

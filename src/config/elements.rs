@@ -2,15 +2,21 @@
 //! and as the JWT's resource claims (`demo/stu3-elements.json`, generated from the STU3
 //! definitions by `scripts/stu3-elements.py`). A body or claim holding an element its type
 //! does not have, say a misspelt field, is refused naming it, as the FHIR parser of an assured
-//! provider refuses it.
+//! provider refuses it. The file lists each type's elements in STU3 definition order, which the
+//! FHIR XML writer follows ([`Elements::xml_order`]).
+
+use std::fmt;
+use std::sync::OnceLock;
 
 // foldhash, not std's SipHash: check 10 looks up every member of the JWT's resource claims.
 use foldhash::HashMap;
 
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::problems::ConfigError;
+use crate::wire::xml::ElementOrder;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,7 +24,30 @@ struct RawElements {
     #[allow(dead_code)] // documentation inside the data file
     about: String,
     roots: Vec<String>,
-    types: HashMap<String, HashMap<String, String>>,
+    types: HashMap<String, InOrder>,
+}
+
+/// A type's elements and their specs as the file lists them: in definition order.
+struct InOrder(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for InOrder {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = InOrder;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of element names and their types")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InOrder, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(InOrder(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
 }
 
 /// One element of a type: its type name, whether it repeats and whether STU3 requires it.
@@ -30,9 +59,10 @@ struct Element {
 }
 
 /// Element tables per STU3 type.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Elements {
     types: HashMap<String, HashMap<String, Element>>,
+    order: ElementOrder,
 }
 
 /// A primitive's type name starts in lower case (`string`, `dateTime`); a complex one in
@@ -45,10 +75,21 @@ fn primitive(kind: &str) -> bool {
 pub const EMBEDDED: &str = include_str!("../../demo/stu3-elements.json");
 
 impl Elements {
-    /// The shipped table, parsed: check 10 reads the JWT's resource claims against it.
-    pub fn embedded() -> Result<Self, ConfigError> {
-        Self::parse(EMBEDDED)
-            .map_err(|message| ConfigError::file("demo/stu3-elements.json (embedded)", message))
+    /// The shipped table, parsed once for the process: check 10 reads the JWT's resource
+    /// claims against it, and the error catalogue writes its XML in its order.
+    pub fn embedded() -> Result<&'static Self, ConfigError> {
+        static SHIPPED: OnceLock<Result<Elements, String>> = OnceLock::new();
+        SHIPPED
+            .get_or_init(|| Self::parse(EMBEDDED))
+            .as_ref()
+            .map_err(|message| {
+                ConfigError::file("demo/stu3-elements.json (embedded)", message.clone())
+            })
+    }
+
+    /// The definition order of each type's elements, for the FHIR XML writer.
+    pub fn xml_order(&self) -> &ElementOrder {
+        &self.order
     }
 
     /// Whether STU3 type `kind` has the member `name` (`_x` for primitive element `x`);
@@ -61,29 +102,36 @@ impl Elements {
         })
     }
 
-    /// Parses and cross-checks the table: every complex type an element names is in it.
+    /// Parses and cross-checks the table: every complex type an element names is in it, no
+    /// type lists an element twice, and `Element` (what a primitive's `_x` holds) is there.
     pub fn parse(text: &str) -> Result<Self, String> {
         let raw: RawElements = serde_json::from_str(text).map_err(|e| format!("not valid: {e}"))?;
         let mut types = HashMap::default();
-        for (name, elements) in raw.types {
+        for (name, InOrder(elements)) in &raw.types {
             let mut table = HashMap::default();
             for (element, spec) in elements {
                 let required = spec.ends_with('!');
                 let spec = spec.trim_end_matches('!');
                 let many = spec.ends_with("[]");
                 let kind = spec.trim_end_matches("[]").to_owned();
-                table.insert(
-                    element,
-                    Element {
-                        kind,
-                        many,
-                        required,
-                    },
-                );
+                let element_spec = Element {
+                    kind,
+                    many,
+                    required,
+                };
+                if table.insert(element.clone(), element_spec).is_some() {
+                    return Err(format!("types.{name}.{element}: listed twice"));
+                }
             }
-            types.insert(name, table);
+            types.insert(name.clone(), table);
         }
-        let elements = Self { types };
+        let order = ElementOrder::new(raw.types.iter().map(|(name, InOrder(elements))| {
+            let kinds = elements
+                .iter()
+                .map(|(element, spec)| (element.as_str(), spec.trim_end_matches(['!', '[', ']'])));
+            (name.as_str(), kinds)
+        }));
+        let elements = Self { types, order };
         for root in &raw.roots {
             if !elements.types.contains_key(root) {
                 return Err(format!("types: root `{root}` has no table"));
@@ -101,6 +149,11 @@ impl Elements {
                     ));
                 }
             }
+        }
+        if !elements.types.contains_key("Element") {
+            return Err(
+                "types: `Element`, what a primitive's `_x` partner holds, has no table".to_owned(),
+            );
         }
         Ok(elements)
     }
@@ -227,8 +280,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn shipped() -> Elements {
-        Elements::parse(EMBEDDED).unwrap()
+    fn shipped() -> &'static Elements {
+        Elements::embedded().unwrap()
     }
 
     #[test]
@@ -313,5 +366,38 @@ mod tests {
     fn a_table_naming_a_missing_type_is_refused() {
         let text = r#"{"about": "", "roots": ["A"], "types": {"A": {"b": "B"}}}"#;
         assert!(Elements::parse(text).unwrap_err().contains("types.A.b"));
+    }
+
+    #[test]
+    fn a_table_listing_an_element_twice_or_without_element_is_refused() {
+        let twice = r#"{"about": "", "roots": [], "types": {"A": {"b": "string", "b": "code"}}}"#;
+        assert_eq!(
+            Elements::parse(twice).unwrap_err(),
+            "types.A.b: listed twice"
+        );
+        let no_element = r#"{"about": "", "roots": [], "types": {"A": {"b": "string"}}}"#;
+        assert!(Elements::parse(no_element)
+            .unwrap_err()
+            .contains("`Element`"));
+    }
+
+    #[test]
+    fn the_xml_order_is_the_files_definition_order() {
+        let appointment = json!({
+            "resourceType": "Appointment", "participant": [{"status": "accepted", "actor": {"reference": "Patient/1"}}],
+            "start": "2024-01-01T09:00:00Z", "status": "booked",
+            "meta": {"versionId": "2", "profile": ["p"]}, "id": "1"
+        });
+        let xml = crate::wire::xml::to_xml(&appointment, shipped().xml_order()).unwrap();
+        assert_eq!(
+            xml,
+            concat!(
+                "<Appointment xmlns=\"http://hl7.org/fhir\"><id value=\"1\"/>",
+                "<meta><versionId value=\"2\"/><profile value=\"p\"/></meta>",
+                "<status value=\"booked\"/><start value=\"2024-01-01T09:00:00Z\"/>",
+                "<participant><actor><reference value=\"Patient/1\"/></actor><status value=\"accepted\"/></participant>",
+                "</Appointment>"
+            )
+        );
     }
 }

@@ -10,12 +10,13 @@ use include_dir::{include_dir, Dir};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::elements::Elements;
 use crate::config::problems::{ConfigError, Problem};
 use crate::config::rejection::{ids, Placeholder, Rejection};
 use crate::wire::body::{self, Body};
 use crate::wire::format::{Format, FHIR_JSON_UTF8, FHIR_XML_UTF8};
 use crate::wire::headers::{header_text, DIAGNOSTICS_HEADER, TRACE_ID};
-use crate::wire::xml;
+use crate::wire::xml::{self, ElementOrder};
 
 /// The catalogue shipped inside the binary, used when no directory is given or found.
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/error-catalog");
@@ -78,6 +79,8 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 pub struct ErrorCatalog {
     entries: HashMap<String, Entry>,
+    /// The STU3 element order provider errors are written in as XML.
+    order: &'static ElementOrder,
 }
 
 impl ErrorCatalog {
@@ -115,10 +118,11 @@ impl ErrorCatalog {
     pub fn from_files(
         files: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        let order = Elements::embedded()?.xml_order();
         let mut entries = HashMap::new();
         let mut problems = Vec::new();
         for (name, text) in files {
-            match parse_entry(&name, &text) {
+            match parse_entry(&name, &text, order) {
                 Ok(entry) => {
                     if let Some(old) = entries.insert(entry.id.clone(), entry) {
                         problems.push(problem(
@@ -141,7 +145,7 @@ impl ErrorCatalog {
             }
         }
         if problems.is_empty() {
-            Ok(Self { entries })
+            Ok(Self { entries, order })
         } else {
             Err(ConfigError { problems })
         }
@@ -174,7 +178,7 @@ impl ErrorCatalog {
             .unwrap_or_else(|| &self.entries[ids::INTERNAL_SERVER_ERROR]);
         let json = entry.render_json(rejection);
         let xml = match (format, entry.source) {
-            (Format::Xml, Source::Provider) => to_xml(&json),
+            (Format::Xml, Source::Provider) => to_xml(&json, self.order),
             _ => None,
         };
         let (text, content_type) = match xml {
@@ -231,9 +235,9 @@ impl Entry {
 
 /// The XML form of a rendered OperationOutcome. Templates are checked for an XML form at
 /// load, so `None` (answered in JSON instead) only follows a broken invariant.
-fn to_xml(json: &str) -> Option<String> {
+fn to_xml(json: &str, order: &ElementOrder) -> Option<String> {
     let value: Value = serde_json::from_str(json).ok()?;
-    xml::to_xml(&value)
+    xml::to_xml(&value, order)
         .inspect_err(
             |e| tracing::error!(error = %e, "catalogue error has no XML form; answering in JSON"),
         )
@@ -249,7 +253,7 @@ fn problem(file: &str, key: Option<&str>, message: String) -> Problem {
     }
 }
 
-fn parse_entry(file: &str, text: &str) -> Result<Entry, Vec<Problem>> {
+fn parse_entry(file: &str, text: &str, order: &ElementOrder) -> Result<Entry, Vec<Problem>> {
     let raw: RawEntry = serde_json::from_str(text).map_err(|e| {
         vec![Problem {
             file: file.to_owned(),
@@ -281,7 +285,7 @@ fn parse_entry(file: &str, text: &str) -> Result<Entry, Vec<Problem>> {
         ));
     }
     check_outcome(file, &raw.outcome, &mut problems);
-    if let Err(e) = xml::to_xml(&raw.outcome) {
+    if let Err(e) = xml::to_xml(&raw.outcome, order) {
         problems.push(problem(
             file,
             Some("outcome"),
@@ -483,7 +487,7 @@ mod tests {
         for entry in c.entries() {
             let rejection =
                 Rejection::new(entry.id.clone()).with(Placeholder::Diagnostics, "a <b> & c");
-            let xml = to_xml(&entry.render_json(&rejection)).unwrap();
+            let xml = to_xml(&entry.render_json(&rejection), c.order).unwrap();
             assert!(
                 xml.starts_with("<OperationOutcome xmlns=\"http://hl7.org/fhir\">"),
                 "{xml}"

@@ -173,25 +173,28 @@ pub fn search_slots(site: &Site, input: &Input) -> Result<Reply, Rejection> {
         }
     }
     if slots.is_empty() {
-        return Ok(Reply::ok(searchset(site.base, Vec::new())));
+        return Ok(Reply::ok(searchset(site.base, Vec::new(), Vec::new())));
     }
 
     let recurse: Vec<&str> = query.all("_include:recurse").collect();
-    let mut resources = slots;
-    resources.extend(offered.iter().map(|o| {
-        let mut resource = o.schedule.resource.clone();
-        resource["planningHorizon"] = json!({
-            "start": dates::format(o.horizon.0),
-            "end": dates::format(o.horizon.1),
-        });
-        resource
-    }));
+    // The slots match; their schedules and what `_include:recurse` asks for are included.
+    let mut included: Vec<Value> = offered
+        .iter()
+        .map(|o| {
+            let mut resource = o.schedule.resource.clone();
+            resource["planningHorizon"] = json!({
+                "start": dates::format(o.horizon.0),
+                "end": dates::format(o.horizon.1),
+            });
+            resource
+        })
+        .collect();
     if recurse.contains(&"Schedule:actor:Practitioner") {
         let ids: BTreeSet<&str> = offered
             .iter()
             .flat_map(|o| o.schedule.actors("Practitioner"))
             .collect();
-        resources.extend(
+        included.extend(
             ids.into_iter()
                 .filter_map(|id| site.fixtures.practitioner(id))
                 .cloned(),
@@ -202,7 +205,7 @@ pub fn search_slots(site: &Site, input: &Input) -> Result<Reply, Rejection> {
             .iter()
             .flat_map(|o| o.schedule.actors("Location"))
             .collect();
-        resources.extend(
+        included.extend(
             ids.iter()
                 .filter_map(|id| site.fixtures.location(id))
                 .cloned(),
@@ -210,8 +213,8 @@ pub fn search_slots(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     }
     // "This resource SHALL always be present, regardless of parameters, except where no
     // slots are returned" (1.2.7 search for free slots).
-    resources.push(site.organisation());
-    Ok(Reply::ok(searchset(site.base, resources)))
+    included.push(site.organisation());
+    Ok(Reply::ok(searchset(site.base, slots, included)))
 }
 
 /// Whole days from `a` to `b`.
@@ -717,7 +720,7 @@ pub fn patient_appointments(site: &Site, input: &Input) -> Result<Reply, Rejecti
             .collect();
         found.sort_by_key(|b| b.start);
         let resources = found.into_iter().map(|b| b.resource.clone()).collect();
-        Ok(Reply::ok(searchset(site.base, resources)))
+        Ok(Reply::ok(searchset(site.base, resources, Vec::new())))
     })
 }
 

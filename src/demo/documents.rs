@@ -144,8 +144,9 @@ pub fn search(site: &Site, input: &Input) -> Result<Reply, Rejection> {
             organisations.insert(id.to_owned());
         }
     }
-    let mut resources = vec![patient, site.organisation()];
-    resources.extend(
+    // The DocumentReferences match; the patient, organisations and authors are included.
+    let mut included = vec![patient, site.organisation()];
+    included.extend(
         organisations
             .iter()
             .filter_map(|id| {
@@ -156,7 +157,7 @@ pub fn search(site: &Site, input: &Input) -> Result<Reply, Rejection> {
             })
             .cloned(),
     );
-    resources.extend(
+    included.extend(
         practitioners
             .iter()
             .filter_map(|id| site.fixtures.practitioner(id))
@@ -166,10 +167,13 @@ pub fn search(site: &Site, input: &Input) -> Result<Reply, Rejection> {
     if fhir::reference_id(&role["practitioner"], "Practitioner")
         .is_some_and(|id| practitioners.contains(id))
     {
-        resources.push(role.clone());
+        included.push(role.clone());
     }
-    resources.extend(documents.iter().map(|d| document_reference(site, d)));
-    Ok(Reply::ok(searchset(site.base, resources)))
+    let matches = documents
+        .iter()
+        .map(|d| document_reference(site, d))
+        .collect();
+    Ok(Reply::ok(searchset(site.base, matches, included)))
 }
 
 /// Retrieve a document: the Binary, or NO_RECORD_FOUND when there is none or it is over the

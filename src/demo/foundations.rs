@@ -89,7 +89,7 @@ pub fn find_patient(site: &Site, input: &Input) -> Result<Reply, Rejection> {
             })
             .collect()
     });
-    Ok(Reply::ok(searchset(site.base, found)))
+    Ok(Reply::ok(searchset(site.base, found, Vec::new())))
 }
 
 /// Read a patient: `GET /Patient/{id}`.
@@ -114,7 +114,7 @@ pub fn find_practitioner(site: &Site, input: &Input) -> Result<Reply, Rejection>
         .filter(|p| fhir::identifier(p, systems::SDS_USER_ID) == Some(wanted))
         .cloned()
         .collect();
-    Ok(Reply::ok(searchset(site.base, found)))
+    Ok(Reply::ok(searchset(site.base, found, Vec::new())))
 }
 
 /// Read a practitioner: `GET /Practitioner/{id}`.
@@ -142,7 +142,7 @@ pub fn find_organisation(site: &Site, input: &Input) -> Result<Reply, Rejection>
     } else {
         Vec::new()
     };
-    Ok(Reply::ok(searchset(site.base, found)))
+    Ok(Reply::ok(searchset(site.base, found, Vec::new())))
 }
 
 /// Read an organisation: `GET /Organization/{id}`.
@@ -436,7 +436,11 @@ pub fn register_patient(site: &Site, input: &Input) -> Result<Reply, Rejection> 
         practice.patients.push(record);
         Ok(resource)
     })?;
-    Ok(Reply::ok(searchset(site.base, vec![registered])))
+    Ok(Reply::ok(searchset(
+        site.base,
+        vec![registered],
+        Vec::new(),
+    )))
 }
 
 /// Marks the NHS number identifier of a new record as traced and verified.

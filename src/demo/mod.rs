@@ -197,7 +197,7 @@ impl DemoProvider {
         } else {
             reply
         };
-        reply.render(call.format)
+        reply.render(call.format, self.fixtures.elements.xml_order())
     }
 
     /// One arm per operation: adding a use case is one module function and one arm.

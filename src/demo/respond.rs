@@ -12,7 +12,7 @@ use crate::demo::{fhir, profiles};
 use crate::wire::body::{self, Body};
 use crate::wire::format::Format;
 use crate::wire::format::{FHIR_JSON_UTF8, FHIR_XML_UTF8};
-use crate::wire::xml;
+use crate::wire::xml::{self, ElementOrder};
 
 /// A successful answer: a resource, its status, and where a created resource lives.
 #[derive(Debug)]
@@ -53,13 +53,13 @@ impl Reply {
         }
     }
 
-    /// The HTTP response in the negotiated format.
-    pub fn render(self, format: Format) -> Result<Response<Body>, Rejection> {
+    /// The HTTP response in the negotiated format; XML has each type's elements in `order`.
+    pub fn render(self, format: Format, order: &ElementOrder) -> Result<Response<Body>, Rejection> {
         let (text, content_type) = match format {
             _ if self.minimal => (String::new(), ""),
             Format::Json => (self.resource.to_string(), FHIR_JSON_UTF8),
             Format::Xml => (
-                xml::to_xml(&self.resource).map_err(|e| {
+                xml::to_xml(&self.resource, order).map_err(|e| {
                     reject(
                         INTERNAL_SERVER_ERROR,
                         format!("The demo provider could not write its answer as XML: {e}"),
@@ -89,31 +89,45 @@ impl Reply {
     }
 }
 
-/// A `searchset` Bundle of `resources`, each with its absolute `fullUrl` under `base`.
-pub fn searchset(base: &str, resources: Vec<Value>) -> Value {
-    let entry: Vec<Value> = resources
-        .into_iter()
-        .map(|resource| {
+/// A `searchset` Bundle of the search's `matches` and the resources it `includes`, each entry
+/// with its absolute `fullUrl` under `base` and its `search.mode`. As FHIR defines it, `total`
+/// counts the matches only, and a search that finds nothing has no `entry` (FHIR JSON has no
+/// empty arrays).
+pub fn searchset(base: &str, matches: Vec<Value>, includes: Vec<Value>) -> Value {
+    let total = matches.len();
+    let modes = std::iter::repeat("match").zip(matches);
+    let entry: Vec<Value> = modes
+        .chain(std::iter::repeat("include").zip(includes))
+        .map(|(mode, resource)| {
             json!({
                 "fullUrl": format!("{base}/{}/{}", fhir::resource_type(&resource), fhir::id(&resource)),
                 "resource": resource,
+                "search": { "mode": mode },
             })
         })
         .collect();
-    json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "id": uuid::Uuid::new_v4().to_string(),
         "meta": { "profile": [profiles::SEARCHSET_BUNDLE] },
         "type": "searchset",
-        "total": entry.len(),
-        "entry": entry,
-    })
+        "total": total,
+    });
+    if !entry.is_empty() {
+        bundle["entry"] = Value::Array(entry);
+    }
+    bundle
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::elements::Elements;
     use http_body_util::BodyExt;
+
+    fn order() -> &'static ElementOrder {
+        Elements::embedded().unwrap().xml_order()
+    }
 
     async fn body_text(response: Response<Body>) -> String {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -123,12 +137,14 @@ mod tests {
     #[tokio::test]
     async fn a_resource_is_answered_in_json_or_xml_with_no_store_and_etag() {
         let patient = json!({"resourceType": "Patient", "id": "1", "meta": {"versionId": "3"}});
-        let json = Reply::ok(patient.clone()).render(Format::Json).unwrap();
+        let json = Reply::ok(patient.clone())
+            .render(Format::Json, order())
+            .unwrap();
         assert_eq!(json.headers()[CONTENT_TYPE], FHIR_JSON_UTF8);
         assert_eq!(json.headers()[CACHE_CONTROL], "no-store");
         assert_eq!(json.headers()[ETAG], "W/\"3\"");
         let xml = Reply::created(patient, "https://x/Patient/1".into())
-            .render(Format::Xml)
+            .render(Format::Xml, order())
             .unwrap();
         assert_eq!(xml.status(), StatusCode::CREATED);
         assert_eq!(xml.headers()[CONTENT_TYPE], FHIR_XML_UTF8);
@@ -144,7 +160,7 @@ mod tests {
             json!({"resourceType": "Appointment", "id": "1", "meta": {"versionId": "2"}});
         let response = Reply::created(appointment, "https://x/Appointment/1".into())
             .minimal()
-            .render(Format::Json)
+            .render(Format::Json, order())
             .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
         assert_eq!(response.headers()[ETAG], "W/\"2\"");
@@ -154,17 +170,23 @@ mod tests {
     }
 
     #[test]
-    fn searchsets_have_full_urls_and_no_etag() {
+    fn searchsets_count_matches_mark_each_entry_and_have_no_etag() {
         let bundle = searchset(
             "https://p/A1/STU3/1/gpconnect",
             vec![json!({"resourceType": "Slot", "id": "s"})],
+            vec![json!({"resourceType": "Schedule", "id": "1"})],
         );
         assert_eq!(
             bundle["entry"][0]["fullUrl"],
             "https://p/A1/STU3/1/gpconnect/Slot/s"
         );
         assert_eq!(bundle["total"], 1);
-        let response = Reply::ok(bundle).render(Format::Json).unwrap();
+        assert_eq!(bundle["entry"][0]["search"]["mode"], "match");
+        assert_eq!(bundle["entry"][1]["search"]["mode"], "include");
+        let empty = searchset("https://p", Vec::new(), Vec::new());
+        assert_eq!(empty["total"], 0);
+        assert!(empty.get("entry").is_none(), "{empty}");
+        let response = Reply::ok(bundle).render(Format::Json, order()).unwrap();
         assert!(response.headers().get(ETAG).is_none());
     }
 }

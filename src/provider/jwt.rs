@@ -370,10 +370,9 @@ pub(super) mod tests {
         }
     }
 
-    /// The shipped STU3 tables, parsed once for all tests.
+    /// The shipped STU3 tables.
     pub fn shipped_elements() -> &'static Elements {
-        static ELEMENTS: std::sync::OnceLock<Elements> = std::sync::OnceLock::new();
-        ELEMENTS.get_or_init(|| Elements::embedded().unwrap())
+        Elements::embedded().unwrap()
     }
 
     pub fn rules(findings: &Findings) -> Vec<Rule> {

@@ -5,13 +5,13 @@
 //! Served on the gateway listeners under the real API's own path, so a consumer changes only
 //! the host name. SSP targets always start with `/http`, so the two can never collide.
 
-use http::header::{CONTENT_TYPE, HOST};
+use http::header::{ALLOW, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request, Response, Uri};
 use serde_json::{json, Value};
 
 use crate::config::errors::ErrorCatalog;
 use crate::config::interactions::Interaction;
-use crate::config::rejection::{ids, Rejection};
+use crate::config::rejection::{ids, Placeholder, Rejection};
 use crate::config::routes::{Endpoint, Provider, Registry};
 use crate::proxy::forwarder::Peer;
 use crate::wire::body::{self, Body};
@@ -45,7 +45,15 @@ pub fn answer<B>(
     let correlation = request.headers().get(CORRELATION_ID);
     let resource = request.uri().path()[BASE.len()..].trim_matches('/');
     let result = if request.method() != Method::GET {
-        Err(Rejection::new(ids::METHOD_NOT_ALLOWED))
+        Err(Rejection::new(ids::METHOD_NOT_ALLOWED)
+            .with(
+                Placeholder::Diagnostics,
+                format!(
+                    "The directory serves GET searches only, not {}",
+                    request.method()
+                ),
+            )
+            .with_header(ALLOW, HeaderValue::from_static("GET")))
     } else {
         let query = request.uri().query().unwrap_or("");
         Search::parse(query).and_then(|search| match resource {
@@ -287,14 +295,18 @@ fn bundle(base: &str, uri: &Uri, resource: &str, found: Vec<Value>) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "id": uuid::Uuid::new_v4().to_string().to_uppercase(),
         "type": "searchset",
         "total": entries.len(),
         "link": [{"relation": "self", "url": format!("{base}/{resource}{query}")}],
-        "entry": entries
-    })
+    });
+    // FHIR JSON has no empty arrays: a search that finds nothing has no `entry`.
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    bundle
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub struct Gateway {
     backend_timeouts: Timeouts,
     provider_checks: Policy,
     /// The STU3 element tables check 10 reads the JWT's resource claims against.
-    elements: Elements,
+    elements: &'static Elements,
     faults: Faults,
     spine_latency: Duration,
     limiter: Arc<dyn Limiter>,
@@ -295,7 +295,7 @@ impl Gateway {
                 interaction: route.interaction,
                 interactions: &ctx.routes.registry.interactions,
                 endpoint: route.endpoint,
-                elements: &self.elements,
+                elements: self.elements,
                 keep_token: ctx.details.is_some(),
             },
         );

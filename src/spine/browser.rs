@@ -27,7 +27,7 @@ const ALLOW_HEADERS: HeaderValue = HeaderValue::from_static(
 /// The response headers a browser script may read beyond the CORS-safelisted ones.
 const EXPOSE_HEADERS: HeaderValue = HeaderValue::from_static(
     "Ssp-TraceID, Ssp-Sim-Diagnostics, Ssp-Sim-Warnings, ETag, Location, Last-Modified, \
-     X-Rate-Limit-Limit, X-Rate-Limit-Remaining, X-Rate-Limit-Reset, Retry-After",
+     X-Rate-Limit-Limit, X-Rate-Limit-Remaining, X-Rate-Limit-Reset, Retry-After, Allow",
 );
 
 /// How long a browser may cache a preflight's answer (Chromium caps it at two hours).

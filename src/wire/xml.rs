@@ -1,13 +1,16 @@
 //! FHIR JSON to FHIR XML, for any STU3 resource: what a consumer that asked for
 //! `application/fhir+xml` gets. It follows the mapping of the FHIR specification's XML and
-//! JSON pages (<http://hl7.org/fhir/STU3/json.html>), in the JSON's own element order, which for
-//! FHIR JSON is already the definition order that XML requires.
+//! JSON pages (<http://hl7.org/fhir/STU3/json.html>). FHIR JSON may hold its members in any
+//! order, but XML must have each type's elements in definition order: the writer takes that
+//! order from an [`ElementOrder`] (built from the STU3 definitions) and keeps the JSON's order
+//! only for types and elements the order does not know.
 //!
 //! The mapping, in short: a primitive is `<name value=".."/>`, its `_name` partner adds `id`
 //! and `extension`; an array is the element repeated; an object with a `resourceType` inside
 //! another element is a nested resource (`<resource><Patient>..</Patient></resource>`); an
 //! element's `id`, and an extension's `url`, are attributes; `div` is XHTML, written as is.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
@@ -45,11 +48,77 @@ pub enum FhirXmlError {
     },
 }
 
-/// Serialises a FHIR resource given as JSON into FHIR XML (no XML declaration; UTF-8).
-pub fn to_xml(resource: &Value) -> Result<String, FhirXmlError> {
+/// The STU3 definition order of the elements of each type, as lookup tables: what the writer
+/// sorts a JSON object's members by. Built once when the definitions are loaded.
+#[derive(Debug)]
+pub struct ElementOrder {
+    /// Type name to its table's index in `tables`.
+    types: HashMap<String, usize>,
+    tables: Vec<HashMap<String, Place>>,
+    /// The table of `Element`, the type of a primitive's `_x` partner.
+    element: Option<usize>,
+}
+
+/// Where one element goes among its type's elements, and the table of its own type.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    position: usize,
+    /// `None` for a primitive, a resource (which names its type itself) or an unknown type.
+    kind: Option<usize>,
+}
+
+/// Where a member goes when its type or the element is unknown: after the known ones.
+const UNKNOWN: usize = usize::MAX;
+
+impl ElementOrder {
+    /// The tables of `types`: each type's name and its elements in definition order, as
+    /// (element name, type name) pairs. A choice element appears once per type it may take
+    /// (`valueString`, `valueQuantity`, ..); a primitive's `_x` partner goes with `x`.
+    pub fn new<'a, E>(types: impl IntoIterator<Item = (&'a str, E)>) -> Self
+    where
+        E: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let types: Vec<(&str, Vec<(&str, &str)>)> = types
+            .into_iter()
+            .map(|(name, elements)| (name, elements.into_iter().collect()))
+            .collect();
+        let index: HashMap<String, usize> = types
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| ((*name).to_owned(), i))
+            .collect();
+        let tables = types
+            .iter()
+            .map(|(_, elements)| {
+                elements
+                    .iter()
+                    .enumerate()
+                    .map(|(position, (name, kind))| {
+                        let kind = index.get(*kind).copied();
+                        ((*name).to_owned(), Place { position, kind })
+                    })
+                    .collect()
+            })
+            .collect();
+        Self {
+            element: index.get("Element").copied(),
+            types: index,
+            tables,
+        }
+    }
+
+    fn place(&self, kind: Option<usize>, name: &str) -> Option<Place> {
+        self.tables.get(kind?)?.get(name).copied()
+    }
+}
+
+/// Serialises a FHIR resource given as JSON into FHIR XML (no XML declaration; UTF-8), each
+/// type's elements in the definition order `order` gives.
+pub fn to_xml(resource: &Value, order: &ElementOrder) -> Result<String, FhirXmlError> {
     let mut writer = Writer {
         out: String::with_capacity(1024),
         path: Vec::new(),
+        order,
     };
     writer.resource(resource, true)?;
     Ok(writer.out)
@@ -59,6 +128,17 @@ struct Writer<'v> {
     out: String,
     /// Where the writer is, for error messages.
     path: Vec<&'v str>,
+    order: &'v ElementOrder,
+}
+
+/// One member of a JSON object as an XML element: its name, value, `_name` partner, and its
+/// place among its type's elements.
+struct Member<'v> {
+    position: usize,
+    kind: Option<usize>,
+    name: &'v str,
+    value: &'v Value,
+    partner: Option<&'v Value>,
 }
 
 impl<'v> Writer<'v> {
@@ -86,42 +166,63 @@ impl<'v> Writer<'v> {
         self.out.push('>');
         self.path.push(kind);
         // A resource's `id` is an element, unlike every other element's `id`.
-        self.children(object, &["resourceType"])?;
+        let table = self.order.types.get(kind).copied();
+        self.children(object, &["resourceType"], table)?;
         self.path.pop();
         let _ = write!(self.out, "</{kind}>");
         Ok(())
     }
 
-    /// Writes every member of `object` as child elements, skipping `skip` and the `_name`
-    /// partners, which are written with their primitive.
+    /// Writes every member of `object`, an instance of the type with table `kind`, as child
+    /// elements in definition order, skipping `skip`; a `_name` partner is written with its
+    /// primitive.
     fn children(
         &mut self,
         object: &'v Map<String, Value>,
         skip: &[&str],
+        kind: Option<usize>,
     ) -> Result<(), FhirXmlError> {
+        let has_partners = object.keys().any(|k| k.starts_with('_'));
+        let mut members = Vec::with_capacity(object.len());
         for (name, value) in object {
             if skip.contains(&name.as_str()) || name == "fhir_comments" {
                 continue;
             }
-            if let Some(base) = name.strip_prefix('_') {
+            let (name, value, partner) = match name.strip_prefix('_') {
+                // A partner with its primitive is written there.
+                Some(base) if object.contains_key(base) => continue,
                 // A partner without its primitive (the value is absent, only extensions).
-                if !object.contains_key(base) {
-                    self.element_or_list(base, &Value::Null, Some(value))?;
-                }
-                continue;
-            }
-            let partner = object.get(&format!("_{name}"));
-            self.element_or_list(name, value, partner)?;
+                Some(base) => (base, &Value::Null, Some(value)),
+                None if has_partners => (name.as_str(), value, object.get(&format!("_{name}"))),
+                None => (name.as_str(), value, None),
+            };
+            let place = self.order.place(kind, name);
+            members.push(Member {
+                position: place.map_or(UNKNOWN, |p| p.position),
+                kind: place.and_then(|p| p.kind),
+                name,
+                value,
+                partner,
+            });
+        }
+        // Most objects are already in order; a stable sort keeps unknown members in JSON order.
+        if !members.is_sorted_by_key(|m| m.position) {
+            members.sort_by_key(|m| m.position);
+        }
+        for member in members {
+            self.element_or_list(member)?;
         }
         Ok(())
     }
 
-    fn element_or_list(
-        &mut self,
-        name: &'v str,
-        value: &'v Value,
-        partner: Option<&'v Value>,
-    ) -> Result<(), FhirXmlError> {
+    fn element_or_list(&mut self, member: Member<'v>) -> Result<(), FhirXmlError> {
+        let Member {
+            name,
+            value,
+            partner,
+            kind,
+            ..
+        } = member;
         self.check_name(name)?;
         self.path.push(name);
         let result = match (value, partner) {
@@ -129,24 +230,26 @@ impl<'v> Writer<'v> {
                 let partners = partner.and_then(Value::as_array);
                 items.iter().enumerate().try_for_each(|(i, item)| {
                     let item_partner = partners.and_then(|p| p.get(i));
-                    self.element(name, item, item_partner)
+                    self.element(name, item, item_partner, kind)
                 })
             }
             // Only the partner is there and it lists extensions per array position.
             (Value::Null, Some(Value::Array(partners))) => partners
                 .iter()
-                .try_for_each(|p| self.element(name, &Value::Null, Some(p))),
-            _ => self.element(name, value, partner),
+                .try_for_each(|p| self.element(name, &Value::Null, Some(p), kind)),
+            _ => self.element(name, value, partner, kind),
         };
         self.path.pop();
         result
     }
 
+    /// One element `name` of type table `kind`.
     fn element(
         &mut self,
         name: &'v str,
         value: &'v Value,
         partner: Option<&'v Value>,
+        kind: Option<usize>,
     ) -> Result<(), FhirXmlError> {
         match value {
             Value::Array(_) => Err(FhirXmlError::NestedArray { path: self.path() }),
@@ -166,7 +269,7 @@ impl<'v> Writer<'v> {
                     skip.push("url");
                 }
                 self.out.push('>');
-                self.children(object, &skip)?;
+                self.children(object, &skip, kind)?;
                 let _ = write!(self.out, "</{name}>");
                 Ok(())
             }
@@ -200,7 +303,7 @@ impl<'v> Writer<'v> {
         match partner {
             Some(p) if p.keys().any(|k| k != "id") => {
                 self.out.push('>');
-                self.children(p, &["id"])?;
+                self.children(p, &["id"], self.order.element)?;
                 let _ = write!(self.out, "</{name}>");
             }
             _ => self.out.push_str("/>"),
@@ -268,6 +371,69 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Writes in the JSON's own order: no type is known.
+    fn write(resource: &Value) -> Result<String, FhirXmlError> {
+        to_xml(resource, &ElementOrder::new(Vec::<(&str, Vec<_>)>::new()))
+    }
+
+    #[test]
+    fn elements_are_written_in_definition_order_whatever_the_json_order() {
+        let order = ElementOrder::new([
+            (
+                "Patient",
+                vec![
+                    ("id", "id"),
+                    ("meta", "Meta"),
+                    ("extension", "Extension"),
+                    ("name", "HumanName"),
+                    ("birthDate", "date"),
+                    ("contained", "Resource"),
+                ],
+            ),
+            ("Meta", vec![("versionId", "id"), ("profile", "uri")]),
+            (
+                "HumanName",
+                vec![
+                    ("extension", "Extension"),
+                    ("family", "string"),
+                    ("given", "string"),
+                ],
+            ),
+            (
+                "Extension",
+                vec![
+                    ("extension", "Extension"),
+                    ("url", "uri"),
+                    ("valueString", "string"),
+                ],
+            ),
+            (
+                "Element",
+                vec![("id", "string"), ("extension", "Extension")],
+            ),
+        ]);
+        let patient = json!({
+            "resourceType": "Patient",
+            "unknown": "kept after the known elements",
+            "_birthDate": {"extension": [{"valueString": "s", "url": "u"}]},
+            "name": [{"given": ["A"], "family": "F", "extension": [{"url": "n"}]}],
+            "contained": [{"resourceType": "Patient", "name": [{"given": ["B"], "family": "G"}], "id": "c"}],
+            "meta": {"profile": ["p"], "versionId": "1"},
+            "id": "1"
+        });
+        assert_eq!(
+            to_xml(&patient, &order).unwrap(),
+            concat!(
+                "<Patient xmlns=\"http://hl7.org/fhir\"><id value=\"1\"/>",
+                "<meta><versionId value=\"1\"/><profile value=\"p\"/></meta>",
+                "<name><extension url=\"n\"></extension><family value=\"F\"/><given value=\"A\"/></name>",
+                "<birthDate><extension url=\"u\"><valueString value=\"s\"/></extension></birthDate>",
+                "<contained><Patient><id value=\"c\"/><name><family value=\"G\"/><given value=\"B\"/></name></Patient></contained>",
+                "<unknown value=\"kept after the known elements\"/></Patient>"
+            )
+        );
+    }
+
     #[test]
     fn operation_outcome_becomes_fhir_xml() {
         let outcome = json!({
@@ -282,7 +448,7 @@ mod tests {
             }]
         });
         assert_eq!(
-            to_xml(&outcome).unwrap(),
+            write(&outcome).unwrap(),
             concat!(
                 "<OperationOutcome xmlns=\"http://hl7.org/fhir\"><id value=\"a1\"/>",
                 "<meta><profile value=\"https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-OperationOutcome-1\"/></meta>",
@@ -303,7 +469,7 @@ mod tests {
             "name": [{"given": ["A", "B"], "_given": [null, {"id": "g2"}]}],
             "photo": [{"url": "http://not-an-attribute/"}]
         });
-        let xml = to_xml(&patient).unwrap();
+        let xml = write(&patient).unwrap();
         assert!(
             xml.contains("<extension id=\"e1\" url=\"http://x/ext\"><valueBoolean value=\"true\"/></extension>"),
             "{xml}"
@@ -330,7 +496,7 @@ mod tests {
                 "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Hi</div>"}
             }}]
         });
-        let xml = to_xml(&bundle).unwrap();
+        let xml = write(&bundle).unwrap();
         assert!(xml.contains("<entry><resource><Patient><id value=\"2\"/><text><status value=\"generated\"/><div xmlns=\"http://www.w3.org/1999/xhtml\">Hi</div></text></Patient></resource></entry>"), "{xml}");
         assert_eq!(xml.matches("xmlns=\"http://hl7.org/fhir\"").count(), 1);
     }
@@ -338,22 +504,22 @@ mod tests {
     #[test]
     fn json_without_an_xml_form_is_refused() {
         assert!(matches!(
-            to_xml(&json!([1])),
+            write(&json!([1])),
             Err(FhirXmlError::NotAResource { .. })
         ));
         assert!(matches!(
-            to_xml(&json!({"resourceType": "Basic", "a": [[1]]})),
+            write(&json!({"resourceType": "Basic", "a": [[1]]})),
             Err(FhirXmlError::NestedArray { path }) if path == "Basic.a"
         ));
         assert!(matches!(
-            to_xml(&json!({"resourceType": "Basic", "a b": 1})),
+            write(&json!({"resourceType": "Basic", "a b": 1})),
             Err(FhirXmlError::BadName { name, .. }) if name == "a b"
         ));
     }
 
     #[test]
     fn control_characters_cannot_break_the_document() {
-        let xml = to_xml(&json!({"resourceType": "Basic", "a": "x\u{1}y"})).unwrap();
+        let xml = write(&json!({"resourceType": "Basic", "a": "x\u{1}y"})).unwrap();
         assert_eq!(
             xml,
             "<Basic xmlns=\"http://hl7.org/fhir\"><a value=\"x\u{FFFD}y\"/></Basic>"

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, Response};
 
 use super::matching::Subject;
@@ -10,6 +10,7 @@ use super::rule::Action;
 use super::store::Fault;
 use crate::config::rejection::{ids, Placeholder, Rejection};
 use crate::config::routes::RateLimit;
+use crate::spine::method;
 use crate::spine::throttle::{self, Scope, Throttled};
 use crate::wire::body::{self, Body};
 use crate::wire::format::FHIR_JSON_UTF8;
@@ -68,6 +69,11 @@ impl Fault {
                 }
                 if let Some(throttled) = throttled(error, at) {
                     rejection.headers = throttle::refusal(&throttled).headers;
+                }
+                // A 405 says which methods are allowed (RFC 9110), as check 2's does.
+                if error == ids::METHOD_NOT_ALLOWED {
+                    rejection =
+                        rejection.with_header(ALLOW, HeaderValue::from_static(method::BROKERED));
                 }
                 Effect::Reject(rejection)
             }
