@@ -152,7 +152,7 @@ fn check(args: CheckArgs) -> ExitCode {
         Err(e) => return fail(format!("bad configuration:\n{e}"), 1),
     };
     let ca = CertPaths::new(&settings.certs).ca();
-    let clients = match Clients::new(ca.exists().then_some(ca.as_path())) {
+    let clients = match Clients::new(ca.exists().then_some(ca.as_path()), 1) {
         Ok(c) => c,
         Err(e) => return fail(e, 1),
     };

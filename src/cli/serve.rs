@@ -19,6 +19,7 @@ use crate::proxy::forwarder::Clients;
 use crate::proxy::gateway::Gateway;
 use crate::proxy::listener::{self, Limits};
 use crate::proxy::tls::{self, TlsError};
+use crate::proxy::workers::Workers;
 
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,9 @@ pub enum StartError {
         /// Why binding failed.
         source: io::Error,
     },
+    /// The worker threads that serve connections cannot be started.
+    #[error("cannot start the worker threads: {0}")]
+    Workers(io::Error),
 }
 
 impl StartError {
@@ -67,6 +71,8 @@ pub struct Server {
     http: Option<TcpListener>,
     admin: Option<TcpListener>,
     limits: Limits,
+    /// The threads the consumer-facing listeners' connections are served on.
+    workers: Arc<Workers>,
     stop: watch::Sender<bool>,
     /// Held from the start, so a stop sent before `run` begins is not lost: a `watch` value
     /// only changes while someone receives it.
@@ -102,7 +108,8 @@ impl Server {
             settings.client_auth,
             settings.tls_versions,
         )?);
-        let clients = Clients::new(Some(&certs.ca()))?;
+        let workers = Arc::new(Workers::per_core().map_err(StartError::Workers)?);
+        let clients = Clients::new(Some(&certs.ca()), workers.pools())?;
         let routes = RoutesSource::resolve(settings.routes.as_deref());
         let loaded = load::load(
             &routes,
@@ -156,6 +163,7 @@ impl Server {
             http,
             admin,
             limits,
+            workers,
             stop,
             stopped,
             generated_certs,
@@ -196,6 +204,7 @@ impl Server {
             Some(self.tls),
             self.gateway.clone(),
             self.limits,
+            self.workers.clone(),
             stop.clone(),
         ));
         if let Some(http) = self.http {
@@ -204,6 +213,7 @@ impl Server {
                 None,
                 self.gateway.clone(),
                 self.limits,
+                self.workers.clone(),
                 stop.clone(),
             ));
         }
@@ -218,6 +228,8 @@ impl Server {
                     stop.clone(),
                 )),
                 self.limits,
+                // The admin API's few connections stay on the main runtime.
+                Arc::new(Workers::none()),
                 stop,
             ));
         }

@@ -87,21 +87,24 @@ pub struct Timeouts {
     pub body: Duration,
 }
 
-/// The TLS material every backend client trusts: the public web PKI plus the dev CA.
+/// The TLS material every backend client trusts (the public web PKI plus the dev CA), and how
+/// many copies of each pooled client to keep: one per worker thread, so that a backend
+/// connection is only ever used by the thread that opened it.
 #[derive(Debug, Clone)]
 pub struct Clients {
     roots: RootCertStore,
-    shared: HttpClient,
+    shared: Vec<HttpClient>,
 }
 
 impl Clients {
-    /// Clients trusting the public web PKI plus the certificates of `ca` (the dev CA).
-    pub fn new(ca: Option<&Path>) -> Result<Self, tls::TlsError> {
+    /// Clients trusting the public web PKI plus the certificates of `ca` (the dev CA), `pools`
+    /// copies of each.
+    pub fn new(ca: Option<&Path>, pools: usize) -> Result<Self, tls::TlsError> {
         let roots = match ca {
             Some(path) => load_roots(path)?,
             None => RootCertStore::empty(),
         };
-        let shared = build(tls::client_config(&roots, None)?);
+        let shared = copies(&tls::client_config(&roots, None)?, pools);
         Ok(Self { roots, shared })
     }
 
@@ -112,7 +115,7 @@ impl Clients {
         for identity in registry.identities() {
             let config = tls::client_config(&self.roots, Some((&identity.cert, &identity.key)))
                 .map_err(|e| ConfigError::file(&registry.file, e.to_string()))?;
-            identified.push(build(config));
+            identified.push(copies(&config, self.shared.len()));
         }
         Ok(Pool {
             shared: self.shared.clone(),
@@ -121,22 +124,29 @@ impl Clients {
     }
 }
 
+/// `count` clients (at least one) with their own connection pools, over one TLS config.
+fn copies(config: &rustls::ClientConfig, count: usize) -> Vec<HttpClient> {
+    (0..count.max(1)).map(|_| build(config.clone())).collect()
+}
+
 /// The clients of one registry's backends; replaced with the registry on reload.
 #[derive(Debug, Clone)]
 pub struct Pool {
-    shared: HttpClient,
-    /// Indexed by `ClientIdentity::index`.
-    identified: Vec<HttpClient>,
+    /// One per worker.
+    shared: Vec<HttpClient>,
+    /// Indexed by `ClientIdentity::index`, then by worker.
+    identified: Vec<Vec<HttpClient>>,
 }
 
 impl Pool {
-    /// The client for `backend`: its identity's, else the shared one.
-    pub fn client(&self, backend: &HttpBackend) -> &HttpClient {
-        backend
+    /// The client for `backend` on worker `worker`: its identity's, else the shared one.
+    pub fn client(&self, backend: &HttpBackend, worker: usize) -> &HttpClient {
+        let clients = backend
             .identity
             .as_ref()
             .and_then(|identity| self.identified.get(identity.index))
-            .unwrap_or(&self.shared)
+            .unwrap_or(&self.shared);
+        &clients[worker % clients.len()]
     }
 }
 
@@ -170,8 +180,38 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// Whether it came over TLS: `Forwarded: proto=https` rather than `http`.
     pub tls: bool,
+    /// The worker thread serving the connection, whose backend pool its requests use.
+    pub worker: usize,
     /// The host names of the client certificate it presented, read once per connection.
     pub certificate: Option<Arc<CertificateNames>>,
+    /// `Forwarded`'s `for` and `proto` and the `X-Forwarded-For` value, written once per
+    /// connection rather than per request.
+    forwarded: Arc<str>,
+    x_forwarded_for: HeaderValue,
+}
+
+impl Peer {
+    /// A consumer at `addr`, over TLS or not, served by worker `worker`.
+    pub fn new(addr: SocketAddr, tls: bool, worker: usize) -> Self {
+        let ip = addr.ip();
+        let node = if ip.is_ipv6() {
+            format!("[{ip}]")
+        } else {
+            ip.to_string()
+        };
+        let proto = if tls { "https" } else { "http" };
+        let forwarded = format!("for={};proto={proto}", rfc7239_value(&node));
+        let x_forwarded_for = HeaderValue::from_str(&ip.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Self {
+            addr,
+            tls,
+            worker,
+            certificate: None,
+            forwarded: forwarded.into(),
+            x_forwarded_for,
+        }
+    }
 }
 
 /// Sends the request to the backend: the service root replaced by the backend's base, the rest
@@ -327,15 +367,15 @@ where
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -349,7 +389,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    // Looked up by a ready-made name: removing by `&str` parses the name on every call.
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     // hyper frames the body itself; a forwarded Transfer-Encoding would be a second framing.
@@ -358,40 +399,35 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// The forwarding headers a consumer may send, which only a proxy may set: the ones we set,
 /// and the `X-Forwarded-*` that would contradict them.
-const FORWARDING: [&str; 4] = [
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
+const FORWARDING: [HeaderName; 4] = [
+    header::FORWARDED,
+    X_FORWARDED_FOR,
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-proto"),
 ];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Sets `Forwarded` (RFC 7239) and `X-Forwarded-For` to the one hop we saw, replacing what the
 /// consumer sent. The consumer is the origin of a GP Connect call (its TLS session with its own
 /// client certificate ends here), so a chain it claims is unverifiable and is not passed on.
 fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, host: Option<&HeaderValue>) {
-    for name in FORWARDING {
+    for name in &FORWARDING {
         headers.remove(name);
     }
-    let ip = peer.addr.ip();
-    let node = if ip.is_ipv6() {
-        format!("[{ip}]")
-    } else {
-        ip.to_string()
-    };
-    let proto = if peer.tls { "https" } else { "http" };
-    let mut forwarded = format!("for={};proto={proto}", rfc7239_value(&node));
     // Only a host name or address (with its port) is passed on: anything else in `Host` is
     // not a host, and left out rather than trusted to quoting.
-    if let Some(host) = host.and_then(|h| h.to_str().ok()).filter(|h| is_host(h)) {
-        forwarded.push_str(";host=");
-        forwarded.push_str(&rfc7239_value(host));
-    }
-    if let Ok(value) = HeaderValue::from_str(&forwarded) {
+    let host = host.and_then(|h| h.to_str().ok()).filter(|h| is_host(h));
+    let forwarded = match host {
+        Some(host) => {
+            HeaderValue::from_str(&format!("{};host={}", peer.forwarded, rfc7239_value(host)))
+        }
+        None => HeaderValue::from_str(&peer.forwarded),
+    };
+    if let Ok(value) = forwarded {
         headers.insert(header::FORWARDED, value);
     }
-    if let Ok(value) = HeaderValue::from_str(&ip.to_string()) {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
-    }
+    headers.insert(X_FORWARDED_FOR, peer.x_forwarded_for.clone());
 }
 
 /// A `Forwarded` parameter value (RFC 7239 section 4): a token as it is, anything else a
@@ -450,11 +486,7 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         h.insert("forwarded", HeaderValue::from_static("for=10.0.0.1"));
         h.insert("x-forwarded-host", HeaderValue::from_static("evil"));
-        let peer = Peer {
-            addr: "[::1]:5000".parse().unwrap(),
-            tls: true,
-            certificate: None,
-        };
+        let peer = Peer::new("[::1]:5000".parse().unwrap(), true, 0);
         set_forwarding(
             &mut h,
             &peer,
@@ -467,11 +499,7 @@ mod tests {
         );
         assert!(h.get("x-forwarded-host").is_none());
         let mut h = HeaderMap::new();
-        let peer = Peer {
-            addr: "127.0.0.1:5000".parse().unwrap(),
-            tls: false,
-            certificate: None,
-        };
+        let peer = Peer::new("127.0.0.1:5000".parse().unwrap(), false, 0);
         set_forwarding(
             &mut h,
             &peer,

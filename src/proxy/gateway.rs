@@ -356,7 +356,7 @@ impl Gateway {
                 })
                 .await?),
             Backend::Http(backend) => {
-                let client = ctx.routes.pool.client(backend);
+                let client = ctx.routes.pool.client(backend, ctx.peer.worker);
                 let forwarded = forwarder::forward(
                     client,
                     backend,

@@ -30,6 +30,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::control::metrics::{Connections, Refusal};
 use crate::proxy::forwarder::Peer;
+use crate::proxy::workers::Workers;
 use crate::spine::certificate::CertificateNames;
 use crate::wire::body::Body;
 
@@ -117,12 +118,14 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-/// Serves `listener` until `shutdown` turns true, then drains in-flight requests.
+/// Serves `listener` until `shutdown` turns true, then drains in-flight requests. Each admitted
+/// connection is served on one of `workers`.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     handler: Arc<H>,
     limits: Limits,
+    workers: Arc<Workers>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -173,10 +176,13 @@ pub async fn serve<H: Handler>(
             }
         };
         let _ = stream.set_nodelay(true);
-        let mut peer = Peer {
-            addr,
-            tls: tls.is_some(),
-            certificate: None,
+        // Out of this runtime's reactor, into the worker's (below).
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, "connection lost before it was served");
+                continue;
+            }
         };
         let (handler, http, tls, slots, refusals) = (
             handler.clone(),
@@ -186,8 +192,16 @@ pub async fn serve<H: Handler>(
             refusals.clone(),
         );
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        workers.spawn(move |worker| async move {
             let _open = handler.connections().map(Connections::hold);
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "cannot serve a connection on a worker");
+                    return;
+                }
+            };
+            let mut peer = Peer::new(addr, tls.is_some(), worker);
             let stream = WriteTimeout::new(stream, limits.write_timeout);
             let result = match tls {
                 Some(acceptor) => {

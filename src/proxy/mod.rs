@@ -8,3 +8,4 @@ pub mod forwarder;
 pub mod gateway;
 pub mod listener;
 pub mod tls;
+pub mod workers;
