@@ -106,7 +106,7 @@ async fn target_check_refuses_a_collapsed_double_slash_naming_the_likely_cause()
         "one `/` after `https:`",
         "urljoin",
         "fhirclient",
-        "joining strings",
+        "Join strings",
     ] {
         assert!(diagnostics.contains(expected), "{expected}: {diagnostics}");
     }

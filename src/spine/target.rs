@@ -34,29 +34,36 @@ pub fn parse(uri: &Uri) -> Result<TargetUrl, Rejection> {
         .strip_prefix("https://")
         .or_else(|| target.strip_prefix("http://"));
     match after_scheme {
-        Some(rest) if !rest.is_empty() && !rest.starts_with(['/', '?']) => Ok(TargetUrl(target.to_owned())),
-        _ => Err(Rejection::bad_request(format!(
-            "The request path must hold the provider's absolute URL after the SSP address, e.g. \
-             https://<ssp>/https://provider.example.nhs.uk/A20047/STU3/1/gpconnect/metadata; got `{}`{}",
-            echo::clean(raw, echo::SHORT),
-            if collapsed(target) { COLLAPSED } else { "" }
-        ))),
+        Some(rest) if !rest.is_empty() && !rest.starts_with(['/', '?']) => {
+            Ok(TargetUrl(target.to_owned()))
+        }
+        _ => {
+            let got = echo::clean(raw, echo::SHORT);
+            Err(Rejection::bad_request(match collapsed(target) {
+                Some(scheme) => format!(
+                    "The target URL has one `/` after `{scheme}`, got `{got}`: the `//` was most \
+                     likely collapsed by the client or a library, e.g. Python's urljoin (used by \
+                     fhirclient) or a proxy merging slashes. Join strings instead: \
+                     https://<ssp>/ + the service root + the resource path"
+                ),
+                None => format!(
+                    "The request path must hold the provider's absolute URL after the SSP address, e.g. \
+                     https://<ssp>/https://provider.example.nhs.uk/A20047/STU3/1/gpconnect/metadata; got `{got}`"
+                ),
+            }))
+        }
     }
 }
 
-/// What to do about a target whose `//` after the scheme was collapsed to `/`.
-const COLLAPSED: &str = ". It has one `/` after `https:`: the `//` was most likely collapsed by \
-     the client or a library on the way, e.g. Python's urllib.parse.urljoin (used by fhirclient) \
-     or a proxy that merges slashes. Build the request URL by joining strings, \
-     `https://<ssp>/` + the provider's service root + the resource path, and give a FHIR client \
-     that whole string as its base URL without letting it normalise the path";
-
-/// Whether `target` is `http:/host...` or `https:/host...`: a scheme, one slash, a host.
-fn collapsed(target: &str) -> bool {
-    let rest = target
-        .strip_prefix("https:/")
-        .or_else(|| target.strip_prefix("http:/"));
-    rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with(['/', '?']))
+/// The scheme of a target that is `http:/host...` or `https:/host...` (one slash, then a host):
+/// a `//` collapsed on the way.
+fn collapsed(target: &str) -> Option<&'static str> {
+    ["https:", "http:"].into_iter().find(|scheme| {
+        target
+            .strip_prefix(scheme)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|host| !host.is_empty() && !host.starts_with(['/', '?']))
+    })
 }
 
 #[cfg(test)]
