@@ -30,7 +30,7 @@ async fn sim() -> Sim {
 async fn run(mut program: Command, sim: &Sim) -> Output {
     program
         .arg("--ssp")
-        .arg(format!("https://localhost:{}", sim.addr.port()))
+        .arg(format!("https://{}", sim.addr))
         .arg("--certs")
         .arg(&sim.pki.paths.dir)
         // A CA bundle in the environment must not change which CA the examples trust.
