@@ -205,10 +205,10 @@ fn stop(mut child: Child) {
             );
             return;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ssp-sim did not stop on SIGTERM"
-        );
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("ssp-sim did not stop on SIGTERM");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -272,6 +272,36 @@ fn listener<'t>(text: &'t str, prefix: &str) -> &'t str {
     text.lines()
         .find_map(|l| l.strip_prefix(prefix))
         .unwrap_or_else(|| panic!("no `{prefix}` line in {text}"))
+}
+
+/// A log reader that goes away (`ssp-sim 2>&1 | head`, a collector restarting) costs the log
+/// lines, not the requests or a clean shutdown.
+#[cfg(unix)]
+#[test]
+fn a_closed_log_pipe_loses_log_lines_not_requests_or_the_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, text) = spawn_serve_logging(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
+        Stdio::piped(),
+    );
+    drop(child.stderr.take());
+    let http = listener(&text, "http:      http://");
+    let relative = "GET /metadata HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let answers: Vec<u16> = (0..2).map(|_| status_of(&http1(http, relative))).collect();
+    stop(child);
+    assert_eq!(
+        answers,
+        [400, 400],
+        "answered although the log cannot be written"
+    );
 }
 
 /// Logs read by a program or kept in a file are plain text, and a refusal made by a fault says

@@ -13,7 +13,11 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(colour());
+        .with_ansi(colour())
+        // A log line that cannot be written (a pipe whose reader went away) is dropped: the
+        // default reports it with eprintln!, which panics on that same broken stderr and
+        // takes the request or the shutdown with it.
+        .log_internal_errors(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
