@@ -159,11 +159,19 @@ fn serve_exits_2_when_the_port_is_taken() {
 /// Starts `ssp-sim` in `dir` and reads what it prints up to the client certificate line.
 #[cfg(unix)]
 fn spawn_serve(dir: &Path, args: &[&str]) -> (Child, String) {
+    spawn_serve_logging(dir, args, Stdio::null())
+}
+
+/// As `spawn_serve`, with its log (stderr) going to `log`.
+#[cfg(unix)]
+fn spawn_serve_logging(dir: &Path, args: &[&str], log: Stdio) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(args)
         .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -197,10 +205,10 @@ fn stop(mut child: Child) {
             );
             return;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ssp-sim did not stop on SIGTERM"
-        );
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("ssp-sim did not stop on SIGTERM");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -231,19 +239,140 @@ fn serve_starts_on_embedded_defaults_prints_its_listeners_and_stops_cleanly_on_s
 /// The status code of `GET /health` on the admin API, with an optional bearer token.
 #[cfg(unix)]
 fn admin_health(addr: &str, token: Option<&str>) -> u16 {
-    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
     let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
-    write!(
-        tcp,
-        "GET /health HTTP/1.1\r\nhost: x\r\n{auth}connection: close\r\n\r\n"
-    )
-    .unwrap();
+    status_of(&http1(
+        addr,
+        &format!("GET /health HTTP/1.1\r\nhost: x\r\n{auth}connection: close\r\n\r\n"),
+    ))
+}
+
+/// Sends one plain HTTP/1.1 request, written whole, and reads the answer to the end.
+#[cfg(unix)]
+fn http1(addr: &str, request: &str) -> String {
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.write_all(request.as_bytes()).unwrap();
     let mut text = String::new();
     tcp.read_to_string(&mut text).unwrap();
-    text.split_whitespace()
+    text
+}
+
+/// The status code of an HTTP/1.1 answer.
+#[cfg(unix)]
+fn status_of(answer: &str) -> u16 {
+    answer
+        .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+/// The address a `serve` start-up line gives after `prefix`.
+#[cfg(unix)]
+fn listener<'t>(text: &'t str, prefix: &str) -> &'t str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` line in {text}"))
+}
+
+/// A log reader that goes away (`ssp-sim 2>&1 | head`, a collector restarting) costs the log
+/// lines, not the requests or a clean shutdown.
+#[cfg(unix)]
+#[test]
+fn a_closed_log_pipe_loses_log_lines_not_requests_or_the_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, text) = spawn_serve_logging(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
+        Stdio::piped(),
+    );
+    drop(child.stderr.take());
+    let http = listener(&text, "http:      http://");
+    let relative = "GET /metadata HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let answers: Vec<u16> = (0..2).map(|_| status_of(&http1(http, relative))).collect();
+    stop(child);
+    assert_eq!(
+        answers,
+        [400, 400],
+        "answered although the log cannot be written"
+    );
+}
+
+/// Logs read by a program or kept in a file are plain text, and a refusal made by a fault says
+/// it was injected, so nobody takes it for a real SSP refusal.
+#[cfg(unix)]
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes_and_name_an_injected_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, text) = spawn_serve_logging(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--jwt-mode",
+            "off",
+        ],
+        Stdio::piped(),
+    );
+    let admin = listener(&text, "admin:     http://");
+    let http = listener(&text, "http:      http://");
+    let fault = r#"{"respond": {"error": "patient-not-found"}, "times": 1}"#;
+    let added = http1(
+        admin,
+        &format!(
+            "POST /faults HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{fault}",
+            fault.len()
+        ),
+    );
+    assert_eq!(status_of(&added), 201, "{added}");
+    let metadata =
+        "GET /https://provider.example.nhs.uk/A20047/STU3/1/gpconnect/metadata HTTP/1.1\r\n\
+        host: x\r\nssp-traceid: 5f0c7e2a-9d51-4c1b-8a7e-0b6f3f1d2c4e\r\nssp-from: 200000000359\r\n\
+        ssp-to: 918999198738\r\n\
+        ssp-interactionid: urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1\r\n\
+        accept: application/fhir+json\r\nconnection: close\r\n\r\n";
+    let faulted = http1(http, metadata);
+    assert_eq!(status_of(&faulted), 404, "the fault answers: {faulted}");
+    let relative = "GET /metadata HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    assert_eq!(status_of(&http1(http, relative)), 400, "check 3 refuses");
+    let mut stderr = child.stderr.take().unwrap();
+    stop(child);
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).unwrap();
+    assert!(
+        !log.contains('\x1b'),
+        "ANSI escape codes in a piped log:\n{log}"
+    );
+    let faulted = log
+        .lines()
+        .find(|l| l.contains("error=patient-not-found"))
+        .unwrap_or_else(|| panic!("no line for the fault's refusal:\n{log}"));
+    assert!(
+        faulted.contains("refused by a fault injected by ssp-sim, not by a real check")
+            && faulted.contains("fault=\"fault-1 answered patient-not-found\""),
+        "{faulted}"
+    );
+    let refused = log
+        .lines()
+        .find(|l| l.contains("error=bad-request"))
+        .unwrap_or_else(|| panic!("no line for check 3's refusal:\n{log}"));
+    assert!(
+        refused.contains("refused")
+            && refused.contains("check=\"target\"")
+            && !refused.contains("fault"),
+        "{refused}"
+    );
 }
 
 #[cfg(unix)]
@@ -256,10 +385,7 @@ fn the_admin_api_wants_the_token_of_the_settings_file() {
     )
     .unwrap();
     let (child, text) = spawn_serve(dir.path(), &[]);
-    let admin = text
-        .lines()
-        .find_map(|l| l.strip_prefix("admin:     http://"))
-        .unwrap_or_else(|| panic!("no admin line in {text}"));
+    let admin = listener(&text, "admin:     http://");
     assert_eq!(admin_health(admin, None), 401);
     assert_eq!(admin_health(admin, Some("wrong")), 401);
     assert_eq!(admin_health(admin, Some("s3cret")), 200);

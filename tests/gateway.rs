@@ -122,6 +122,29 @@ async fn target_check_refuses_a_path_without_an_absolute_url() {
     sim.stop().await;
 }
 
+/// Python's `urljoin` (and so `fhirclient`) turns `https://ssp/https://provider/...` into
+/// `https://ssp/https:/provider/...`. Spine would refuse that path, so ssp-sim does, and says
+/// what collapsed it.
+#[tokio::test]
+async fn target_check_refuses_a_collapsed_double_slash_naming_the_likely_cause() {
+    let (sim, backend) = sim_with_backend().await;
+    let collapsed = ROOT.replacen("https://", "https:/", 1);
+    let call = Call::new(Method::GET, format!("{collapsed}/metadata"), METADATA);
+    let reply = sim.client().send(call).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let diagnostics = reply.diagnostics();
+    for expected in [
+        "one `/` after `https:`",
+        "urljoin",
+        "fhirclient",
+        "Join strings",
+    ] {
+        assert!(diagnostics.contains(expected), "{expected}: {diagnostics}");
+    }
+    assert!(backend.requests().is_empty());
+    sim.stop().await;
+}
+
 #[tokio::test]
 async fn header_check_names_each_missing_or_malformed_header() {
     let (sim, backend) = sim_with_backend().await;

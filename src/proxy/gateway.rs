@@ -64,6 +64,9 @@ pub struct Gateway {
     coverage: Box<dyn Coverage>,
 }
 
+/// The trail's name for a fault that fired.
+const FAULT_PHASE: &str = "fault";
+
 /// Why a request leaves the straight line of `route` early.
 enum Stop {
     /// A check (or a fault) refused it with a catalogue error.
@@ -399,12 +402,16 @@ impl Gateway {
         self.metrics.fault_fired();
         let effect = fault.effect(&at);
         ctx.trail.note(
-            "fault",
+            FAULT_PHASE,
             matches!(effect, Effect::Delay(_)),
             fault.describe(),
         );
         match effect {
             Effect::Delay(pause) => {
+                tracing::info!(
+                    fault = %fault.describe(),
+                    "delayed by a fault injected by ssp-sim (not Spine's own latency)"
+                );
                 tokio::time::sleep(pause).await;
                 Ok(())
             }
@@ -429,8 +436,9 @@ impl Gateway {
             Err(Stop::Answer(response)) => {
                 tracing::info!(
                     status = response.status().as_u16(),
+                    fault = ctx.trail.failed().and_then(|c| c.detail.as_deref()).unwrap_or(""),
                     elapsed_ms,
-                    "answered by a fault"
+                    "answered by a fault injected by ssp-sim, not by the SSP's checks or the provider"
                 );
                 (Ok(response), None)
             }
@@ -441,21 +449,42 @@ impl Gateway {
                 // Issue 11: the diagnostics may quote a claim or a body; the log names the
                 // catalogue error and the check's redacted detail (as the journal does).
                 let failed = ctx.trail.failed();
-                tracing::info!(
-                    status = response.status().as_u16(),
-                    error = %rejection.error,
-                    check = failed.map_or("", |c| c.name),
-                    detail = failed.and_then(|c| c.detail.as_deref()).unwrap_or(""),
-                    elapsed_ms,
-                    "refused"
-                );
+                let detail = failed.and_then(|c| c.detail.as_deref()).unwrap_or("");
+                let status = response.status().as_u16();
+                // A fault's refusal looks like a check's on the wire; the log says which it was.
+                if failed.is_some_and(|c| c.name == FAULT_PHASE) {
+                    tracing::info!(
+                        status,
+                        error = %rejection.error,
+                        fault = detail,
+                        elapsed_ms,
+                        "refused by a fault injected by ssp-sim, not by a real check"
+                    );
+                } else {
+                    tracing::info!(
+                        status,
+                        error = %rejection.error,
+                        check = failed.map_or("", |c| c.name),
+                        detail,
+                        elapsed_ms,
+                        "refused"
+                    );
+                }
                 if let Some(details) = &mut ctx.details {
                     details.outcome = self.outcome(&rejection);
                 }
                 (Ok(response), Some(rejection.error))
             }
             Err(Stop::Hangup) => {
-                tracing::info!(elapsed_ms, "connection dropped by a fault");
+                tracing::info!(
+                    fault = ctx
+                        .trail
+                        .failed()
+                        .and_then(|c| c.detail.as_deref())
+                        .unwrap_or(""),
+                    elapsed_ms,
+                    "connection dropped by a fault injected by ssp-sim"
+                );
                 (Err(Hangup), None)
             }
         };

@@ -23,7 +23,10 @@ impl TargetUrl {
 /// - Hands on: the [`TargetUrl`], byte for byte, for check 8 and the forwarder.
 /// - Refuses: a path that is not `/http://host...` or `/https://host...` (a relative path, no
 ///   host, another scheme), with 400 [`bad-request`](crate::config::rejection::ids::BAD_REQUEST),
-///   the `diagnostics` showing the expected form and the path received.
+///   the `diagnostics` showing the expected form and the path received. A target with one `/`
+///   after the scheme (`https:/host`) is refused too, as Spine would (it is no absolute URL),
+///   but the diagnostics say what almost always made it: a client that joined or normalised
+///   the URL and collapsed the `//`.
 pub fn parse(uri: &Uri) -> Result<TargetUrl, Rejection> {
     let raw = uri.path_and_query().map_or("", |pq| pq.as_str());
     let target = raw.strip_prefix('/').unwrap_or(raw);
@@ -31,13 +34,36 @@ pub fn parse(uri: &Uri) -> Result<TargetUrl, Rejection> {
         .strip_prefix("https://")
         .or_else(|| target.strip_prefix("http://"));
     match after_scheme {
-        Some(rest) if !rest.is_empty() && !rest.starts_with(['/', '?']) => Ok(TargetUrl(target.to_owned())),
-        _ => Err(Rejection::bad_request(format!(
-            "The request path must hold the provider's absolute URL after the SSP address, e.g. \
-             https://<ssp>/https://provider.example.nhs.uk/A20047/STU3/1/gpconnect/metadata; got `{}`",
-            echo::clean(raw, echo::SHORT)
-        ))),
+        Some(rest) if !rest.is_empty() && !rest.starts_with(['/', '?']) => {
+            Ok(TargetUrl(target.to_owned()))
+        }
+        _ => {
+            let got = echo::clean(raw, echo::SHORT);
+            Err(Rejection::bad_request(match collapsed(target) {
+                Some(scheme) => format!(
+                    "The target URL has one `/` after `{scheme}`, got `{got}`: the `//` was most \
+                     likely collapsed by the client or a library, e.g. Python's urljoin (used by \
+                     fhirclient) or a proxy merging slashes. Join strings instead: \
+                     https://<ssp>/ + the service root + the resource path"
+                ),
+                None => format!(
+                    "The request path must hold the provider's absolute URL after the SSP address, e.g. \
+                     https://<ssp>/https://provider.example.nhs.uk/A20047/STU3/1/gpconnect/metadata; got `{got}`"
+                ),
+            }))
+        }
     }
+}
+
+/// The scheme of a target that is `http:/host...` or `https:/host...` (one slash, then a host):
+/// a `//` collapsed on the way.
+fn collapsed(target: &str) -> Option<&'static str> {
+    ["https:", "http:"].into_iter().find(|scheme| {
+        target
+            .strip_prefix(scheme)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|host| !host.is_empty() && !host.starts_with(['/', '?']))
+    })
 }
 
 #[cfg(test)]
@@ -71,5 +97,17 @@ mod tests {
             let err = parse(&uri).unwrap_err();
             assert_eq!(err.error, "bad-request", "{path}");
         }
+    }
+
+    #[test]
+    fn a_collapsed_double_slash_is_refused_naming_the_likely_cause() {
+        let uri: Uri = "/https:/p.nhs.uk/A1/STU3/1/gpconnect/metadata"
+            .parse()
+            .unwrap();
+        let detail = parse(&uri).unwrap_err().to_string();
+        assert!(detail.contains("urljoin"), "{detail}");
+        let uri: Uri = "/metadata".parse().unwrap();
+        let detail = parse(&uri).unwrap_err().to_string();
+        assert!(!detail.contains("urljoin"), "{detail}");
     }
 }
