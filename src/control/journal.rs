@@ -20,14 +20,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::control::trail::Trail;
 use crate::wire::echo;
-use crate::wire::headers::TRACE_ID;
+use crate::wire::headers::{FROM, INTERACTION_ID, TO, TRACE_ID};
 
 /// What arrived: the method, the path and the SSP headers, exactly as sent. Header values
 /// and the URI are reference-counted, so taking them is cheap; they live as long as the
@@ -46,14 +46,14 @@ impl Head {
     /// Takes what the journal keeps from a request as it arrives.
     pub fn of<B>(request: &Request<B>) -> Self {
         let headers = request.headers();
-        let get = |name: &str| headers.get(name).cloned();
+        let get = |name: HeaderName| headers.get(name).cloned();
         Self {
             method: request.method().clone(),
             uri: request.uri().clone(),
             trace_id: get(TRACE_ID),
-            from: get("ssp-from"),
-            to: get("ssp-to"),
-            interaction: get("ssp-interactionid"),
+            from: get(FROM),
+            to: get(TO),
+            interaction: get(INTERACTION_ID),
         }
     }
 

@@ -1,14 +1,12 @@
 //! Check 4: the SSP headers are present and well formed.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::config::interactions::{Interaction, InteractionKey, Interactions};
 use crate::config::rejection::{ids, Placeholder, Rejection};
 use crate::config::routes::Asid;
 use crate::wire::echo;
-
-/// The header naming the interaction.
-const INTERACTION_ID: &str = "ssp-interactionid";
+use crate::wire::headers::{FROM, INTERACTION_ID, TO, TRACE_ID};
 
 /// What the SSP headers declare, once checked.
 #[derive(Debug, Clone)]
@@ -48,22 +46,26 @@ pub fn parse(
     declared: Option<InteractionKey>,
 ) -> Result<SspHeaders, Rejection> {
     let mut problems = Vec::new();
-    let mut value = |name: &str| -> Option<&str> {
+    let mut value = |name: HeaderName| -> Option<&str> {
+        let name = &name;
         match headers.get(name).map(|v| v.to_str()) {
             None => {
-                problems.push(format!("{} header is missing", display(name)));
+                problems.push(format!("{} header is missing", display(name.as_str())));
                 None
             }
             Some(Err(_)) => {
-                problems.push(format!("{} header is not visible ASCII", display(name)));
+                problems.push(format!(
+                    "{} header is not visible ASCII",
+                    display(name.as_str())
+                ));
                 None
             }
             Some(Ok(v)) => Some(v.trim()),
         }
     };
-    let trace = value("ssp-traceid");
-    let from = value("ssp-from");
-    let to = value("ssp-to");
+    let trace = value(TRACE_ID);
+    let from = value(FROM);
+    let to = value(TO);
     let interaction = value(INTERACTION_ID);
 
     // Only checked: answers echo the header itself, from the request's head.

@@ -20,6 +20,11 @@ pub const MASKED_NHS_NUMBER: &str = "**********";
 /// `text` cut to at most `max` characters (an ellipsis marks the cut) with every control
 /// character replaced by `?`. Borrowed when nothing needed changing.
 pub fn clean(text: &str, max: usize) -> Cow<'_, str> {
+    // Most of what is cleaned is short printable ASCII (ASIDs, trace ids, paths): one pass
+    // over the bytes says so without decoding characters.
+    if text.len() <= max && text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Cow::Borrowed(text);
+    }
     let cut = text.char_indices().nth(max).map(|(at, _)| at);
     let kept = &text[..cut.unwrap_or(text.len())];
     if cut.is_none() && !kept.chars().any(char::is_control) {
@@ -47,6 +52,14 @@ pub fn redact(text: &str, max: usize) -> String {
 /// whole: its last group can hold ten digits in a row, and it names no one.
 pub fn mask_nhs_numbers(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
+    // Escapes and UUIDs only shorten runs of digits: without a run of ten or more there is
+    // nothing to mask, and most text has none.
+    if !bytes
+        .split(|b| !b.is_ascii_digit())
+        .any(|run| run.len() >= 10)
+    {
+        return Cow::Borrowed(text);
+    }
     let mut runs = Vec::new();
     let mut i = 0;
     while i < bytes.len() {

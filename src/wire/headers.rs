@@ -1,13 +1,24 @@
 //! Header names ssp-sim reads or writes in more than one place, and the one way free text
 //! becomes a header value.
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
+
+// Names, not strings: a lookup by `&str` parses and lower-cases the name on every request.
 
 /// The header that carries the consumer's trace id, echoed on every error.
-pub const TRACE_ID: &str = "ssp-traceid";
+pub const TRACE_ID: HeaderName = HeaderName::from_static("ssp-traceid");
+
+/// The sending consumer's ASID.
+pub const FROM: HeaderName = HeaderName::from_static("ssp-from");
+
+/// The receiving provider's ASID.
+pub const TO: HeaderName = HeaderName::from_static("ssp-to");
+
+/// The interaction the request is.
+pub const INTERACTION_ID: HeaderName = HeaderName::from_static("ssp-interactionid");
 
 /// Carries the reason for errors whose payload is fixed text.
-pub const DIAGNOSTICS_HEADER: &str = "ssp-sim-diagnostics";
+pub const DIAGNOSTICS_HEADER: HeaderName = HeaderName::from_static("ssp-sim-diagnostics");
 
 /// A header value carrying free text, such as a consumer's own input quoted in a message:
 /// anything but visible ASCII and space becomes `?`, so the value is always valid.
