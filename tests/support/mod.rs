@@ -3,8 +3,10 @@
 //! and real backend servers that record what they receive.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+mod redis_server;
 mod routes;
 
+pub use redis_server::RedisServer;
 pub use routes::RoutesToml;
 
 use std::convert::Infallible;
