@@ -155,8 +155,12 @@ async fn a_fault_removed_on_one_replica_stops_firing_on_the_others() {
         .send(Call::metadata())
         .await
         .assert_status(StatusCode::IM_A_TEAPOT);
-    let listed = set[0].admin.get("/faults").await.json();
-    assert_eq!(listed[0]["fired"], 2, "{listed}");
+    // Firings of a rule without a budget are counted in the background.
+    eventually("a counts both firings", || async {
+        let listed = set[0].admin.get("/faults").await.json();
+        (listed[0]["fired"] == 2).then_some(())
+    })
+    .await;
     assert_eq!(
         set[1].admin.delete(&format!("/faults/{id}")).await.status,
         StatusCode::NO_CONTENT
@@ -185,10 +189,21 @@ async fn every_replica_journal_shows_requests_served_by_the_others() {
         .send(on_b.clone())
         .await
         .assert_status(StatusCode::OK);
-    set[2].client.send(on_c.clone()).await;
-    let journal: Value = eventually("a's journal holds both", || async {
+    // Each replica appends in the background: C's request is sent once B's is in.
+    let holds = |journal: &Value, trace: &str| {
+        journal
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["trace_id"] == trace))
+    };
+    eventually("a's journal holds b's request", || async {
         let journal = set[0].admin.get("/journal").await.json();
-        (journal.as_array().is_some_and(|e| e.len() >= 2)).then_some(journal)
+        holds(&journal, on_b.trace_id()).then_some(())
+    })
+    .await;
+    set[2].client.send(on_c.clone()).await;
+    let journal: Value = eventually("a's journal holds c's request", || async {
+        let journal = set[0].admin.get("/journal").await.json();
+        holds(&journal, on_c.trace_id()).then_some(journal)
     })
     .await;
     let entry = |trace: &str| {
@@ -424,5 +439,83 @@ async fn redis_going_away_loses_no_request_and_the_replica_recovers() {
             .is_some_and(|n| n != ":0"),
         "the stream holds entries"
     );
+    stop(set).await;
+}
+
+#[tokio::test]
+async fn every_replica_console_stream_shows_requests_served_by_the_others() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let redis = RedisServer::start().await;
+    let backend = Backend::start().await;
+    let set = replicas(&redis, &routes(&backend.url()), &["a", "b"]).await;
+    let mut stream = tokio::net::TcpStream::connect(set[0].sim.admin.unwrap())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /journal/stream HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let mut buffer = vec![0; 16 * 1024];
+    while !seen.contains(": connected") {
+        let n = stream.read(&mut buffer).await.unwrap();
+        assert!(n > 0, "the stream closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    let call = Call::metadata();
+    set[1]
+        .client
+        .send(call.clone())
+        .await
+        .assert_status(StatusCode::OK);
+    let wanted = format!("\"trace_id\":\"{}\"", call.trace_id());
+    let read = async {
+        while !seen.contains(&wanted) {
+            let n = stream.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the stream closed: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("b's request arrives on a's stream");
+    let event = seen.lines().find(|l| l.contains(&wanted)).unwrap();
+    assert!(event.contains("\"replica\":\"b\""), "{event}");
+    stop(set).await;
+}
+
+#[tokio::test]
+async fn faults_declared_in_routes_toml_stay_each_replica_own() {
+    let redis = RedisServer::start().await;
+    let backend = Backend::start().await;
+    let routes = format!(
+        "{}\n[[fault]]\nrespond = {{ status = 418, body = {{}} }}\ntimes = 1\n",
+        routes(&backend.url())
+    );
+    let set = replicas(&redis, &routes, &["a", "b"]).await;
+    // Every replica reads the same file and counts its own: `times = 1` fires once on each.
+    for replica in &set {
+        let listed = replica.admin.get("/faults").await.json();
+        assert_eq!(listed[0]["origin"], "routes", "{listed}");
+        assert!(
+            listed[0]["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("routes-")),
+            "{listed}"
+        );
+        let first = replica.client.send(Call::metadata()).await;
+        first.assert_status(StatusCode::IM_A_TEAPOT);
+        replica
+            .client
+            .send(Call::metadata())
+            .await
+            .assert_status(StatusCode::OK);
+    }
+    // An API fault beside it is numbered by the store, apart from the declared ones.
+    let id = set[0]
+        .admin
+        .add_fault(json!({"respond": {"drop": true}, "times": 1}))
+        .await;
+    assert!(id.starts_with("fault-"), "{id}");
     stop(set).await;
 }

@@ -120,6 +120,30 @@ impl Sink for RedisJournal {
                 Some(conn) => conn,
                 None => reader.insert(self.store.dedicated().await.map_err(|e| e.to_string())?),
             };
+            // `$` is resolved to the newest position once, so nothing appended between two
+            // reads is missed.
+            let mut after = after.to_owned();
+            if after == "$" {
+                let newest: redis::RedisResult<Entries> = redis::cmd("XREVRANGE")
+                    .arg(&self.key)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(conn)
+                    .await;
+                match newest {
+                    Ok(newest) => {
+                        after = newest
+                            .first()
+                            .map_or_else(|| "0-0".to_owned(), |e| e.0.clone())
+                    }
+                    Err(e) => {
+                        *reader = None;
+                        return Err(e.to_string());
+                    }
+                }
+            }
             let read: redis::RedisResult<Option<Vec<(String, Entries)>>> = redis::cmd("XREAD")
                 .arg("BLOCK")
                 .arg(BLOCK_MS)
@@ -127,7 +151,7 @@ impl Sink for RedisJournal {
                 .arg(self.capacity.max(1))
                 .arg("STREAMS")
                 .arg(&self.key)
-                .arg(after)
+                .arg(&after)
                 .query_async(conn)
                 .await;
             let streams = match read {
@@ -137,7 +161,7 @@ impl Sink for RedisJournal {
                     return Err(e.to_string());
                 }
             };
-            let mut next = after.to_owned();
+            let mut next = after;
             let mut shown_entries = Vec::new();
             for (_, entries) in streams {
                 for (position, fields) in entries {
