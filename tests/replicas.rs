@@ -10,6 +10,7 @@ use std::time::Duration;
 use http::StatusCode;
 use serde_json::{json, Value};
 use ssp_sim::config::settings::Overrides;
+use support::redis_server::RedisServer;
 use support::*;
 
 /// One replica of a set.

@@ -3,10 +3,9 @@
 //! and real backend servers that record what they receive.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
-mod redis_server;
+pub mod redis_server;
 mod routes;
 
-pub use redis_server::RedisServer;
 pub use routes::RoutesToml;
 
 use std::convert::Infallible;
