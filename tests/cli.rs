@@ -148,7 +148,13 @@ fn serve_with_a_store_that_is_not_a_redis_url_exits_1_naming_the_key_and_the_for
     let dir = tempfile::tempdir().unwrap();
     let (code, text) = run(
         dir.path(),
-        &["serve", "--store", "localhost:6379", "--admin-listen", "off"],
+        &[
+            "serve",
+            "--store",
+            "localhost:6379",
+            "--admin-listen",
+            "off",
+        ],
     );
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("store: `localhost:6379`"), "{text}");
