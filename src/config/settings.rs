@@ -371,13 +371,16 @@ impl Settings {
                 }
             });
         if raw.replica_name.as_deref().is_some_and(|n| {
-            n.is_empty() || n.len() > 100 || n.chars().any(|c| c.is_control() || c == '"')
+            // It goes into a Prometheus label as is.
+            n.is_empty()
+                || n.len() > 100
+                || n.chars().any(|c| c.is_control() || c == '"' || c == '\\')
         }) {
             problems.push(Problem {
                 file: shown.to_owned(),
                 line: None,
                 key: Some("replica_name".into()),
-                message: "must be 1 to 100 characters without quotes or control characters, e.g. ssp-sim-a (flag --replica-name, variable SSP_SIM_REPLICA_NAME)".into(),
+                message: "must be 1 to 100 characters without quotes, backslashes or control characters, e.g. ssp-sim-a (flag --replica-name, variable SSP_SIM_REPLICA_NAME)".into(),
             });
         }
         for (key, value) in [
