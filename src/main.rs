@@ -76,6 +76,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         if let Some(addr) = server.admin_addr() {
             println!("admin:     http://{addr}");
         }
+        if let Some(store) = server.store() {
+            println!("store:     {} (replica {})", store.url(), store.replica());
+        }
         println!(
             "client certificate: {} (key {}, CA {})",
             server.certs.client().display(),

@@ -144,6 +144,24 @@ fn serve_with_a_bad_address_exits_1_naming_the_key() {
 }
 
 #[test]
+fn serve_with_a_store_that_is_not_a_redis_url_exits_1_naming_the_key_and_the_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = run(
+        dir.path(),
+        &[
+            "serve",
+            "--store",
+            "localhost:6379",
+            "--admin-listen",
+            "off",
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("store: `localhost:6379`"), "{text}");
+    assert!(text.contains("write redis://HOST:PORT"), "{text}");
+}
+
+#[test]
 fn serve_exits_2_when_the_port_is_taken() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

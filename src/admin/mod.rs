@@ -31,9 +31,10 @@ use crate::admin::reload::{Reloader, Trigger};
 use crate::admin::stream::Tickets;
 use crate::config::routes::{Backend, Registry};
 use crate::control::coverage;
-use crate::control::faults::{Fault, FaultSpec, FieldError};
+use crate::control::faults::{AddError, Fault, FaultSpec, FieldError, LedgerError};
 use crate::control::journal::Filter;
 use crate::control::metrics;
+use crate::control::store::{self, Store};
 use crate::proxy::forwarder::Peer;
 use crate::proxy::gateway::Gateway;
 use crate::proxy::listener::{Handler, Hangup};
@@ -56,16 +57,20 @@ pub struct Admin {
     tickets: Tickets,
     /// Turns true at shutdown; open streams end then.
     stop: watch::Receiver<bool>,
+    /// The store shared with other replicas, for `GET /health` and `GET /metrics`.
+    store: Option<Arc<Store>>,
 }
 
 impl Admin {
     /// The admin API over the running gateway; `token`, when set, is the bearer every request
-    /// must carry; `stop` ends the live streams at shutdown.
+    /// must carry; `stop` ends the live streams at shutdown; `store` is the one shared with
+    /// other replicas, if any.
     pub fn new(
         gateway: Arc<Gateway>,
         reloader: Arc<Reloader>,
         token: Option<String>,
         stop: watch::Receiver<bool>,
+        store: Option<Arc<Store>>,
     ) -> Self {
         Self {
             gateway,
@@ -73,6 +78,7 @@ impl Admin {
             token,
             tickets: Tickets::default(),
             stop,
+            store,
         }
     }
 
@@ -123,9 +129,9 @@ impl Admin {
         match (&method, path.as_str()) {
             (&Method::GET, "/health") => self.health(),
             (&Method::GET, "/metrics") => self.metrics(),
-            (&Method::GET, "/journal") => self.journal(request.uri().query().unwrap_or("")),
+            (&Method::GET, "/journal") => self.journal(request.uri().query().unwrap_or("")).await,
             (&Method::DELETE, "/journal") => {
-                self.gateway.journal().clear();
+                self.gateway.journal().clear().await;
                 no_content()
             }
             (&Method::GET, "/journal/stream") => match self.journal_off() {
@@ -138,19 +144,19 @@ impl Admin {
             ),
             (&Method::GET, "/report") => {
                 let routes = self.gateway.routes();
-                let snapshot = self.gateway.coverage().snapshot();
+                let snapshot = self.gateway.coverage().snapshot().await;
                 json_response(
                     StatusCode::OK,
                     coverage::report(&snapshot, self.gateway.catalog(), &routes.registry),
                 )
             }
             (&Method::DELETE, "/report") => {
-                self.gateway.coverage().reset();
+                self.gateway.coverage().reset().await;
                 no_content()
             }
             (&Method::GET, "/routes") => self.routes(),
             (&Method::GET, "/faults") => {
-                let faults = self.gateway.faults().list();
+                let faults = self.gateway.faults().list().await;
                 let listed: Vec<&Fault> = faults.iter().map(|f| &**f).collect();
                 json_response(
                     StatusCode::OK,
@@ -158,19 +164,19 @@ impl Admin {
                 )
             }
             (&Method::POST, "/faults") => self.add_fault(request).await,
-            (&Method::DELETE, "/faults") => {
-                self.gateway.faults().clear();
-                no_content()
-            }
+            (&Method::DELETE, "/faults") => match self.gateway.faults().clear().await {
+                Ok(()) => no_content(),
+                Err(e) => store_down(&e),
+            },
             (&Method::DELETE, p) if p.starts_with("/faults/") => {
                 let id = &p["/faults/".len()..];
-                if self.gateway.faults().remove(id) {
-                    no_content()
-                } else {
-                    json_response(
+                match self.gateway.faults().remove(id).await {
+                    Ok(true) => no_content(),
+                    Ok(false) => json_response(
                         StatusCode::NOT_FOUND,
                         json!({"error": format!("no fault `{id}`; GET /faults lists them")}),
-                    )
+                    ),
+                    Err(e) => store_down(&e),
                 }
             }
             (&Method::POST, "/reload") => match self.reloader.reload(Trigger::Admin).await {
@@ -196,18 +202,31 @@ impl Admin {
     fn health(&self) -> Response<Body> {
         let routes = self.gateway.routes();
         let registry = &routes.registry;
-        json_response(
-            StatusCode::OK,
-            json!({
-                "status": "ok",
-                "routes": registry.file,
-                "consumers": registry.consumers().count(),
-                "providers": registry.providers().count(),
-                "faults": self.gateway.faults().list().len(),
-                "journal_size": self.gateway.journal().capacity(),
-                "metrics": self.gateway.metrics().enabled(),
-            }),
-        )
+        let mut health = json!({
+            "status": "ok",
+            "routes": registry.file,
+            "consumers": registry.consumers().count(),
+            "providers": registry.providers().count(),
+            "faults": self.gateway.faults().count(),
+            "journal_size": self.gateway.journal().capacity(),
+            "metrics": self.gateway.metrics().enabled(),
+        });
+        // Still 200 when the store is down: the replica serves (each on its own), and a load
+        // balancer that took every replica out when Redis failed would stop all traffic.
+        if let Some(store) = &self.store {
+            let (state, reason) = match store.state() {
+                store::State::Ok => ("ok", None),
+                store::State::Connecting => ("connecting", None),
+                store::State::Degraded(reason) => ("degraded", Some(reason)),
+            };
+            if state != "ok" {
+                health["status"] = json!("degraded");
+            }
+            health["replica"] = json!(store.replica());
+            health["store"] =
+                json!({"url": store.url().to_string(), "state": state, "reason": reason});
+        }
+        json_response(StatusCode::OK, health)
     }
 
     fn metrics(&self) -> Response<Body> {
@@ -218,7 +237,11 @@ impl Admin {
                 json!({"error": "metrics are off; start with --metrics true"}),
             );
         }
-        let mut response = Response::new(body::full(metrics.render()));
+        let mut text = metrics.render();
+        if let Some(store) = &self.store {
+            store.render(&mut text);
+        }
+        let mut response = Response::new(body::full(text));
         response.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static(metrics::CONTENT_TYPE),
@@ -260,7 +283,7 @@ impl Admin {
         )
     }
 
-    fn journal(&self, query: &str) -> Response<Body> {
+    async fn journal(&self, query: &str) -> Response<Body> {
         if let Some(off) = self.journal_off() {
             return off;
         }
@@ -286,11 +309,7 @@ impl Admin {
                 }
             }
         }
-        let entries = journal.recent(&filter);
-        // Straight to bytes: a `Value` of the whole journal would cost several times its size.
-        let body = serde_json::to_vec(&entries.iter().map(|e| &**e).collect::<Vec<_>>())
-            .unwrap_or_default();
-        json_bytes(StatusCode::OK, body)
+        json_bytes(StatusCode::OK, journal.recent_json(&filter).await)
     }
 
     async fn add_fault(&self, request: Request<Incoming>) -> Response<Body> {
@@ -319,17 +338,26 @@ impl Admin {
             Ok(rule) => rule,
             Err(problems) => return json_response(StatusCode::BAD_REQUEST, refusal(&problems)),
         };
-        match self.gateway.faults().add(rule) {
+        match self.gateway.faults().add(rule).await {
             Ok(id) => {
                 tracing::info!(fault = %id, "fault added");
                 json_response(StatusCode::CREATED, json!({ "id": id }))
             }
-            Err(full) => json_response(
+            Err(AddError::Full(full)) => json_response(
                 StatusCode::TOO_MANY_REQUESTS,
                 json!({"error": full.to_string(), "setting": "max_faults", "max_faults": full.max}),
             ),
+            Err(AddError::Ledger(e)) => store_down(&e),
         }
     }
+}
+
+/// The 503 of a fault change the shared store did not take.
+fn store_down(e: &LedgerError) -> Response<Body> {
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"error": format!("the shared store did not answer ({e}); the faults are unchanged; try again once GET /health says the store is ok")}),
+    )
 }
 
 /// Whether `Authorization: Bearer` carries `token`, compared in constant time so that the

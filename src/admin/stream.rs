@@ -20,7 +20,7 @@ use http_body_util::StreamBody;
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
 
-use crate::control::journal::{Journal, Record};
+use crate::control::journal::Journal;
 use crate::wire::body::{self, Body};
 
 /// How often an idle stream sends a comment, so proxies and browsers keep it open.
@@ -55,7 +55,7 @@ pub fn respond(journal: &Journal, stop: watch::Receiver<bool>) -> Response<Body>
 
 /// One open stream's state.
 struct Live {
-    entries: broadcast::Receiver<Arc<Record>>,
+    entries: broadcast::Receiver<Arc<str>>,
     stop: watch::Receiver<bool>,
     tick: tokio::time::Interval,
     opened: bool,
@@ -72,7 +72,7 @@ impl Live {
         tokio::select! {
             _ = self.stop.wait_for(|stop| *stop) => None,
             received = self.entries.recv() => match received {
-                Ok(record) => Some(event("entry", &serde_json::to_string(&*record).ok()?)),
+                Ok(entry) => Some(event("entry", &entry)),
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     Some(event("lagged", &json!({"skipped": skipped}).to_string()))
                 }

@@ -86,6 +86,15 @@ pub struct ServeArgs {
     /// Count requests for GET /metrics [default: true].
     #[arg(long, value_name = "BOOL")]
     pub metrics: Option<bool>,
+    /// Share faults, the journal, coverage and rate limits with other replicas through Redis: redis://HOST:PORT[/DB] [default: off, all in this process].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// How long a request waits on the store before going on without it, in milliseconds [default: 50].
+    #[arg(long, value_name = "MS")]
+    pub store_timeout_ms: Option<u64>,
+    /// This replica's name in journal entries and metrics [default: HOSTNAME:PORT of the HTTPS listener].
+    #[arg(long, value_name = "NAME")]
+    pub replica_name: Option<String>,
     // The admin token has no flag on purpose: flags show in `ps`. It comes from the settings
     // file or SSP_SIM_ADMIN_TOKEN.
 }
@@ -108,6 +117,9 @@ impl ServeArgs {
             jwt_clock_skew_s: self.jwt_clock_skew_s,
             journal_size: self.journal_size,
             metrics: self.metrics,
+            store: self.store.clone(),
+            store_timeout_ms: self.store_timeout_ms,
+            replica_name: self.replica_name.clone(),
         }
     }
 }

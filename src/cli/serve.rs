@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -14,6 +15,12 @@ use crate::cli::certs::{CertError, CertPaths};
 use crate::config::load::{self, RoutesSource};
 use crate::config::problems::ConfigError;
 use crate::config::settings::Settings;
+use crate::control::faults::FaultSpec;
+use crate::control::store::coverage::RedisCoverage;
+use crate::control::store::faults::RedisFaults;
+use crate::control::store::journal::RedisJournal;
+use crate::control::store::limits::RedisLimits;
+use crate::control::store::{Store, StoreError};
 use crate::demo::DemoProvider;
 use crate::proxy::forwarder::Clients;
 use crate::proxy::gateway::Gateway;
@@ -33,6 +40,9 @@ pub enum StartError {
     /// The certificates or keys cannot be used for TLS.
     #[error("{0}")]
     Tls(#[from] TlsError),
+    /// The store's client cannot be made.
+    #[error("store: {0}; check the store setting (--store redis://HOST:PORT[/DB])")]
+    Store(#[from] StoreError),
     /// A listener's address cannot be bound; the process exits 2.
     #[error("cannot listen on {addr} ({what}): {source}; is another ssp-sim running? choose another address with --{flag}")]
     Bind {
@@ -63,6 +73,8 @@ impl StartError {
 /// A simulator with its listeners bound.
 pub struct Server {
     gateway: Arc<Gateway>,
+    /// The store shared with other replicas (`--store`), when there is one.
+    store: Option<Arc<Store>>,
     reloader: Arc<Reloader>,
     sighups: Sighups,
     admin_token: Option<String>,
@@ -98,6 +110,29 @@ fn bind(
     })
 }
 
+/// How often a replica asks the store whether the shared faults changed: a fault added on
+/// one replica acts on the others within this.
+const FAULTS_EVERY: Duration = Duration::from_millis(100);
+
+/// Hands the faults and the journal to the store. The fault ledger reads rules back against
+/// the catalogues of the gateway's live routes; it holds the gateway weakly, as the gateway
+/// holds the ledger.
+fn share(gateway: &Arc<Gateway>, store: &Arc<Store>, journal_size: usize) {
+    let weak = Arc::downgrade(gateway);
+    let validate = Box::new(move |json: &str| {
+        let gateway = weak.upgrade()?;
+        let spec = FaultSpec::from_json(json.as_bytes()).ok()?;
+        spec.validate(&gateway.routes().registry.interactions, gateway.catalog())
+            .ok()
+    });
+    gateway
+        .faults()
+        .share(Arc::new(RedisFaults::new(store.clone(), validate)));
+    gateway
+        .journal()
+        .share(Arc::new(RedisJournal::new(store.clone(), journal_size)));
+}
+
 impl Server {
     /// Loads everything and binds every listener; nothing is served until `run`.
     pub async fn start(settings: &Settings) -> Result<Self, StartError> {
@@ -116,27 +151,47 @@ impl Server {
             settings.interactions.as_deref(),
             settings.error_catalog.as_deref(),
         )?;
-        let gateway = Arc::new(
-            Gateway::new(
-                loaded.registry,
-                clients,
-                loaded.catalog,
-                DemoProvider::new()?,
-                settings.backend_timeout,
-            )?
-            .with_provider_checks(settings.provider_checks)
-            .with_recording(
-                settings.journal_size,
-                settings.journal_details,
-                settings.metrics,
-            )
-            .with_backend_body_timeout(settings.backend_body_timeout)
-            .with_max_faults(settings.max_faults)
-            .with_spine_latency(settings.spine_latency),
-        );
+        // Bound first: the replica's default name is this host and the port bound.
+        let https = bind(settings.listen, "HTTPS", "listen")?;
+        let store = match &settings.store {
+            Some(url) => {
+                let port = https
+                    .local_addr()
+                    .map_or(settings.listen.port(), |a| a.port());
+                let replica = settings.replica_name.clone().unwrap_or_else(|| {
+                    format!("{}:{port}", gethostname::gethostname().to_string_lossy())
+                });
+                Some(Store::new(url.clone(), &replica, settings.store_timeout)?)
+            }
+            None => None,
+        };
+        let mut gateway = Gateway::new(
+            loaded.registry,
+            clients,
+            loaded.catalog,
+            DemoProvider::new()?,
+            settings.backend_timeout,
+        )?
+        .with_provider_checks(settings.provider_checks)
+        .with_recording(
+            settings.journal_size,
+            settings.journal_details,
+            settings.metrics,
+        )
+        .with_backend_body_timeout(settings.backend_body_timeout)
+        .with_max_faults(settings.max_faults)
+        .with_spine_latency(settings.spine_latency);
+        if let Some(store) = &store {
+            gateway = gateway
+                .with_limiter(Arc::new(RedisLimits::new(store.clone())))
+                .with_coverage(Box::new(RedisCoverage::new(store.clone())));
+        }
+        let gateway = Arc::new(gateway);
+        if let Some(store) = &store {
+            share(&gateway, store, settings.journal_size);
+        }
         let reloader = Arc::new(Reloader::new(routes.clone(), gateway.clone()));
 
-        let https = bind(settings.listen, "HTTPS", "listen")?;
         let http = match settings.http_listen {
             Some(addr) => Some(bind(addr, "plain HTTP", "http-listen")?),
             None => None,
@@ -155,6 +210,7 @@ impl Server {
         };
         Ok(Self {
             gateway,
+            store,
             reloader,
             sighups: Sighups::listen(),
             admin_token: settings.admin_token.clone(),
@@ -189,6 +245,11 @@ impl Server {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The store shared with other replicas, when `--store` names one.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_deref()
+    }
+
     /// A handle that stops the server: send `true` to stop accepting and drain.
     pub fn stopper(&self) -> watch::Sender<bool> {
         self.stop.clone()
@@ -199,6 +260,13 @@ impl Server {
         let mut tasks = tokio::task::JoinSet::new();
         let stop = self.stopped;
         tasks.spawn(self.reloader.clone().watch(self.sighups, stop.clone()));
+        if let Some(store) = &self.store {
+            tasks.spawn(store.clone().run(stop.clone()));
+            let (gateway, stopped) = (self.gateway.clone(), stop.clone());
+            tasks.spawn(async move { gateway.faults().follow(FAULTS_EVERY, stopped).await });
+            let (gateway, stopped) = (self.gateway.clone(), stop.clone());
+            tasks.spawn(async move { gateway.journal().follow(stopped).await });
+        }
         tasks.spawn(listener::serve(
             self.https,
             Some(self.tls),
@@ -226,6 +294,7 @@ impl Server {
                     self.reloader,
                     self.admin_token,
                     stop.clone(),
+                    self.store.clone(),
                 )),
                 self.limits,
                 // The admin API's few connections stay on the main runtime.

@@ -14,3 +14,4 @@ pub mod rejection;
 pub mod routes;
 pub mod sds;
 pub mod settings;
+pub mod store;

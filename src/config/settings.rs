@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::config::jwt::{JwtMode, Policy};
 use crate::config::problems::{ConfigError, Problem};
+use crate::config::store::StoreUrl;
 
 /// Whether the listener asks for a client certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -101,6 +102,9 @@ struct Raw {
     journal_details: bool,
     metrics: bool,
     admin_token: Option<String>,
+    store: Option<String>,
+    store_timeout_ms: u64,
+    replica_name: Option<String>,
 }
 
 /// Validated settings of `serve`.
@@ -153,6 +157,14 @@ pub struct Settings {
     pub metrics: bool,
     /// When set, the admin API asks for `Authorization: Bearer <token>`.
     pub admin_token: Option<String>,
+    /// The Redis that replicas share state through; `None` keeps everything in this process.
+    pub store: Option<StoreUrl>,
+    /// The longest a request waits on the store (a fault's count, a rate limit) before it
+    /// goes on as if the store were down.
+    pub store_timeout: Duration,
+    /// This replica's name in the journal and metrics; `None` means the host name and the
+    /// HTTPS port, chosen once the listener is bound.
+    pub replica_name: Option<String>,
 }
 
 /// Flag values; `None` leaves the lower layers in force.
@@ -186,6 +198,12 @@ pub struct Overrides {
     pub journal_size: Option<usize>,
     /// `--metrics`.
     pub metrics: Option<bool>,
+    /// `--store`, unparsed: validation names the flag when it is wrong.
+    pub store: Option<String>,
+    /// `--store-timeout-ms`, in milliseconds.
+    pub store_timeout_ms: Option<u64>,
+    /// `--replica-name`.
+    pub replica_name: Option<String>,
 }
 
 fn path_string(p: &Option<PathBuf>) -> Option<String> {
@@ -226,6 +244,7 @@ impl Settings {
                 .set_default("journal_size", 1000)?
                 .set_default("journal_details", false)?
                 .set_default("metrics", true)?
+                .set_default("store_timeout_ms", 50)?
                 .add_source(File::from(file_path.as_path()).format(FileFormat::Toml).required(required))
                 .add_source(Environment::with_prefix("SSP_SIM").prefix_separator("_").try_parsing(true).source(Some(env)))
                 .set_override_option("routes", path_string(&flags.routes))?
@@ -242,6 +261,9 @@ impl Settings {
                 .set_override_option("jwt_clock_skew_s", flags.jwt_clock_skew_s)?
                 .set_override_option("journal_size", flags.journal_size.map(|n| n as u64))?
                 .set_override_option("metrics", flags.metrics)?
+                .set_override_option("store", flags.store.clone())?
+                .set_override_option("store_timeout_ms", flags.store_timeout_ms)?
+                .set_override_option("replica_name", flags.replica_name.clone())?
                 .build()?
                 .try_deserialize::<Raw>()
         })()
@@ -332,7 +354,37 @@ impl Settings {
                 message: "is empty; give a secret, or leave it out".into(),
             });
         }
+        let store = raw
+            .store
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .and_then(|text| match StoreUrl::parse(text) {
+                Ok(url) => Some(url),
+                Err(message) => {
+                    problems.push(Problem {
+                        file: shown.to_owned(),
+                        line: None,
+                        key: Some("store".into()),
+                        message,
+                    });
+                    None
+                }
+            });
+        if raw.replica_name.as_deref().is_some_and(|n| {
+            // It goes into a Prometheus label as is.
+            n.is_empty()
+                || n.len() > 100
+                || n.chars().any(|c| c.is_control() || c == '"' || c == '\\')
+        }) {
+            problems.push(Problem {
+                file: shown.to_owned(),
+                line: None,
+                key: Some("replica_name".into()),
+                message: "must be 1 to 100 characters without quotes, backslashes or control characters, e.g. ssp-sim-a (flag --replica-name, variable SSP_SIM_REPLICA_NAME)".into(),
+            });
+        }
         for (key, value) in [
+            ("store_timeout_ms", raw.store_timeout_ms),
             ("max_connections", raw.max_connections as u64),
             ("max_handshakes", raw.max_handshakes as u64),
             ("write_timeout_ms", raw.write_timeout_ms),
@@ -375,6 +427,9 @@ impl Settings {
                 journal_details: raw.journal_details,
                 metrics: raw.metrics,
                 admin_token: raw.admin_token,
+                store,
+                store_timeout: Duration::from_millis(raw.store_timeout_ms),
+                replica_name: raw.replica_name,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -526,6 +581,32 @@ mod tests {
         let w = load("http_listen = \"0.0.0.0:8080\"\n");
         assert!(w[0].starts_with("http_listen: 0.0.0.0:8080"), "{w:?}");
         assert!(load("http_listen = \"127.0.0.1:8080\"\n").is_empty());
+    }
+
+    #[test]
+    fn the_store_is_off_by_default_and_a_bad_url_names_the_key_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "");
+        let s = Settings::load(Some(&file), HashMap::new(), &Overrides::default()).unwrap();
+        assert!(s.store.is_none());
+        assert_eq!(s.store_timeout, Duration::from_millis(50));
+        let vars = env(&[("SSP_SIM_STORE", "redis://127.0.0.1:6379/2")]);
+        let flags = Overrides {
+            replica_name: Some("a".into()),
+            ..Default::default()
+        };
+        let s = Settings::load(Some(&file), vars, &flags).unwrap();
+        assert_eq!(s.store.unwrap().db, 2);
+        assert_eq!(s.replica_name.as_deref(), Some("a"));
+        let file = write(&dir, "store = \"127.0.0.1:6379\"\n");
+        let err = Settings::load(Some(&file), HashMap::new(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ssp-sim.toml: store: `127.0.0.1:6379`"),
+            "{err}"
+        );
+        assert!(err.contains("write redis://HOST:PORT"), "{err}");
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //!
 //! It counts from start-up or the last `reset` (`DELETE /report`), whatever the journal's
 //! size. The gateway hands every answered request to a [`Coverage`] store; this file holds the
-//! in-process one, [`LocalCoverage`]. A store shared between replicas (Redis) would implement
-//! the same trait, so nothing else changes when it comes.
+//! in-process one, [`LocalCoverage`]. Replicas that share a store count in Redis instead
+//! (`control::store::coverage`), behind the same trait.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -62,16 +64,19 @@ pub struct Snapshot {
     pub consumers: BTreeMap<String, Tally>,
 }
 
+/// What `snapshot` and `reset` answer, later: a shared store is asked over the network.
+pub type Later<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// Where the report's counts live. `count` is called once per answered request on the
-/// request's own task, so it must be cheap and must not block for long; `snapshot` and
-/// `reset` serve the admin API.
+/// request's own task, so it must be cheap and must never wait; `snapshot` and `reset`
+/// serve the admin API.
 pub trait Coverage: Send + Sync {
     /// Counts one answered request.
     fn count(&self, hit: &Hit<'_>);
     /// The counts so far.
-    fn snapshot(&self) -> Snapshot;
+    fn snapshot(&self) -> Later<'_, Snapshot>;
     /// Starts counting again from nothing (`DELETE /report`).
-    fn reset(&self);
+    fn reset(&self) -> Later<'_, ()>;
 }
 
 /// Counts in this process: one short-held lock over small maps. The maps' keys are the few
@@ -177,7 +182,20 @@ impl Coverage for LocalCoverage {
         }
     }
 
-    fn snapshot(&self) -> Snapshot {
+    fn snapshot(&self) -> Later<'_, Snapshot> {
+        Box::pin(std::future::ready(self.counted()))
+    }
+
+    fn reset(&self) -> Later<'_, ()> {
+        let old = std::mem::replace(&mut *self.state(), State::new());
+        drop(old);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+impl LocalCoverage {
+    /// The counts so far, at once.
+    pub fn counted(&self) -> Snapshot {
         let state = self.state();
         Snapshot {
             since: state.since,
@@ -187,11 +205,6 @@ impl Coverage for LocalCoverage {
                 .map(|(k, c)| (k.to_string(), c.tally()))
                 .collect(),
         }
-    }
-
-    fn reset(&self) {
-        let old = std::mem::replace(&mut *self.state(), State::new());
-        drop(old);
     }
 }
 
@@ -273,8 +286,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn counts_per_consumer_until_reset() {
+    #[tokio::test]
+    async fn counts_per_consumer_until_reset() {
         let coverage = LocalCoverage::new();
         coverage.count(&hit(None, &[]));
         coverage.count(&hit(Some("bad-request"), &["claim.aud", "claim.iss"]));
@@ -283,7 +296,7 @@ mod tests {
             status: None,
             ..hit(None, &[])
         });
-        let snapshot = coverage.snapshot();
+        let snapshot = coverage.counted();
         let tally = &snapshot.consumers["200000000359"];
         assert_eq!(tally.requests, 2);
         assert_eq!(tally.interactions["urn:i"], 2);
@@ -291,7 +304,7 @@ mod tests {
         assert_eq!(tally.statuses["400"], 1);
         assert_eq!(tally.jwt_rules["claim.aud"], 1);
         assert_eq!(snapshot.consumers[UNREGISTERED].statuses["dropped"], 1);
-        coverage.reset();
-        assert!(coverage.snapshot().consumers.is_empty());
+        coverage.reset().await;
+        assert!(coverage.counted().consumers.is_empty());
     }
 }

@@ -13,17 +13,24 @@
 //! skips what it missed, so a slow reader never makes the journal buffer more. And when the
 //! `journal_details` setting asks for it, an entry keeps its [`Details`]: headers, the decoded
 //! JWT and the error payload, which are personal data and so are off by default.
+//!
+//! Replicas that share a store (`--store`) also hand every entry to a [`Sink`], which keeps
+//! the journal of all of them: `GET /journal` then reads the sink, and the live stream is fed
+//! from it (`follow`), so each replica's console shows every replica's requests. The ring is
+//! still kept, and serves both whenever the sink is down.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::control::trail::Trail;
 use crate::wire::echo;
@@ -202,11 +209,40 @@ pub struct Filter {
     pub limit: Option<usize>,
 }
 
+/// What a sink call answers, later; the error says why the sink did not answer.
+pub type SinkPending<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// Where replicas keep one journal of all of them (a Redis stream). Entries are JSON
+/// objects as `GET /journal` shows them; the sink numbers them (`id`) in one order for all.
+pub trait Sink: Send + Sync {
+    /// Whether the sink answered last time: while it does not, the ring serves.
+    fn up(&self) -> bool;
+    /// This replica's name, kept in every entry.
+    fn replica(&self) -> &str;
+    /// Queues an entry (without its `id`); never waits.
+    fn append(&self, entry: String);
+    /// The newest `count` entries, newest first.
+    fn recent(&self, count: usize) -> SinkPending<'_, Vec<String>>;
+    /// Forgets every entry.
+    fn clear(&self) -> SinkPending<'_, ()>;
+    /// Entries after the position `after` (`$`: from now), waiting a second at most for
+    /// one; answers the new position with them.
+    fn read<'a>(&'a self, after: &'a str) -> SinkPending<'a, (String, Vec<String>)>;
+}
+
+impl std::fmt::Debug for dyn Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sink({})", self.replica())
+    }
+}
+
 /// One request as the journal keeps it, serialised for `GET /journal`.
 #[derive(Debug)]
 pub struct Record {
     /// The entry's number, from 1 in the order recorded: the console's key for it.
     id: u64,
+    /// The replica that served it, when replicas share a store.
+    replica: Option<Arc<str>>,
     received: SystemTime,
     seen: Seen,
     trail: Trail,
@@ -222,9 +258,14 @@ pub struct Journal {
     capacity: usize,
     details: bool,
     entries: Mutex<VecDeque<Arc<Record>>>,
-    live: broadcast::Sender<Arc<Record>>,
+    /// Entries as JSON, for `GET /journal/stream`.
+    live: broadcast::Sender<Arc<str>>,
     recorded: AtomicU64,
+    sink: OnceLock<Arc<dyn Sink>>,
 }
+
+/// How long `follow` waits before asking a sink that failed again.
+const RETRY: Duration = Duration::from_millis(500);
 
 impl Journal {
     /// A journal keeping the last `capacity` requests; 0 keeps none. `details` says whether
@@ -236,6 +277,49 @@ impl Journal {
             entries: Mutex::new(VecDeque::with_capacity(capacity)),
             live: broadcast::channel(LIVE_BACKLOG).0,
             recorded: AtomicU64::new(0),
+            sink: OnceLock::new(),
+        }
+    }
+
+    /// Also keeps every entry in `sink`, shared with other replicas; call before serving,
+    /// then run `follow`. A journal that is off stays off.
+    pub fn share(&self, sink: Arc<dyn Sink>) {
+        if self.enabled() {
+            let _ = self.sink.set(sink);
+        }
+    }
+
+    /// The sink, while it answers.
+    fn live_sink(&self) -> Option<&Arc<dyn Sink>> {
+        self.sink.get().filter(|s| s.up())
+    }
+
+    /// Feeds the live stream from the sink (every replica's entries) until `stop`. Returns
+    /// at once without a sink.
+    pub async fn follow(&self, mut stop: watch::Receiver<bool>) {
+        let Some(sink) = self.sink.get() else {
+            return;
+        };
+        let mut after = String::from("$");
+        loop {
+            let read = tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                read = sink.read(&after) => read,
+            };
+            match read {
+                Ok((next, entries)) => {
+                    after = next;
+                    for entry in entries {
+                        let _ = self.live.send(entry.into());
+                    }
+                }
+                Err(_) => {
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => return,
+                        _ = tokio::time::sleep(RETRY) => {}
+                    }
+                }
+            }
         }
     }
 
@@ -248,7 +332,7 @@ impl Journal {
     /// Entries as they are recorded, from now on. A subscriber more than a few hundred
     /// entries behind is told how many it missed (`RecvError::Lagged`) and goes on from the
     /// oldest still held.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Record>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
         self.live.subscribe()
     }
 
@@ -267,8 +351,10 @@ impl Journal {
         if !self.enabled() {
             return;
         }
+        let sink = self.sink.get();
         let entry = Arc::new(Record {
             id: self.recorded.fetch_add(1, Ordering::Relaxed) + 1,
+            replica: sink.map(|s| s.replica().into()),
             received: entry.received,
             seen: Seen::from(&entry.head),
             trail: entry.trail,
@@ -277,8 +363,23 @@ impl Journal {
             duration: entry.duration,
             details: entry.details.filter(|_| self.details),
         });
-        // No subscriber is no error: the stream is only read while the console is open.
-        let _ = self.live.send(Arc::clone(&entry));
+        match sink {
+            Some(sink) => {
+                sink.append(
+                    Shown {
+                        record: &entry,
+                        id: None,
+                    }
+                    .json(),
+                );
+                // While the sink is down, `follow` hears nothing: the stream shows this
+                // replica's own entries meanwhile.
+                if !sink.up() {
+                    self.broadcast(&entry);
+                }
+            }
+            None => self.broadcast(&entry),
+        }
         // The evicted entry is dropped after the lock is released.
         let evicted = {
             let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -289,6 +390,60 @@ impl Journal {
             evicted
         };
         drop(evicted);
+    }
+
+    /// Sends an entry to the live subscribers, if there are any: without them it is not
+    /// even serialised.
+    fn broadcast(&self, entry: &Record) {
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(
+                Shown {
+                    record: entry,
+                    id: Some(entry.id),
+                }
+                .json()
+                .into(),
+            );
+        }
+    }
+
+    /// `GET /journal`'s body: a JSON array of the entries `filter` picks, newest first,
+    /// from the sink while it answers (every replica's), else from this replica's ring.
+    pub async fn recent_json(&self, filter: &Filter) -> Vec<u8> {
+        if let Some(sink) = self.live_sink() {
+            // The trace filter is applied here, so the sink is read as far as the ring goes.
+            let count = match filter.trace_id {
+                Some(_) => self.capacity,
+                None => filter.limit.unwrap_or(self.capacity).min(self.capacity),
+            };
+            if let Ok(entries) = sink.recent(count).await {
+                #[derive(serde::Deserialize)]
+                struct Traced {
+                    trace_id: Option<String>,
+                }
+                let picked = entries
+                    .iter()
+                    .filter(|json| {
+                        filter.trace_id.as_deref().is_none_or(|wanted| {
+                            serde_json::from_str::<Traced>(json)
+                                .is_ok_and(|t| t.trace_id.as_deref() == Some(wanted))
+                        })
+                    })
+                    .take(filter.limit.unwrap_or(usize::MAX));
+                let mut body = b"[".to_vec();
+                for (i, json) in picked.enumerate() {
+                    if i > 0 {
+                        body.push(b',');
+                    }
+                    body.extend_from_slice(json.as_bytes());
+                }
+                body.push(b']');
+                return body;
+            }
+        }
+        let entries = self.recent(filter);
+        // Straight to bytes: a `Value` of the whole journal would cost several times its size.
+        serde_json::to_vec(&entries.iter().map(|e| &**e).collect::<Vec<_>>()).unwrap_or_default()
     }
 
     /// Entries newest first. Only the `Arc`s are copied under the lock; the caller
@@ -309,8 +464,11 @@ impl Journal {
             .collect()
     }
 
-    /// Forgets every entry (`DELETE /journal`).
-    pub fn clear(&self) {
+    /// Forgets every entry (`DELETE /journal`), the sink's too.
+    pub async fn clear(&self) {
+        if let Some(sink) = self.sink.get() {
+            let _ = sink.clear().await;
+        }
         let drained: VecDeque<_> =
             std::mem::take(&mut *self.entries.lock().unwrap_or_else(PoisonError::into_inner));
         drop(drained);
@@ -332,23 +490,51 @@ pub(crate) fn rfc3339(at: SystemTime) -> String {
         .unwrap_or_default()
 }
 
+/// A record as shown, with `id` or, for a sink (which numbers entries itself), without.
+struct Shown<'a> {
+    record: &'a Record,
+    id: Option<u64>,
+}
+
+impl Shown<'_> {
+    fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let seen = &self.seen;
-        let mut map = serializer.serialize_map(Some(12 + usize::from(self.details.is_some())))?;
-        map.serialize_entry("id", &self.id)?;
-        map.serialize_entry("received_at", &rfc3339(self.received))?;
+        Shown {
+            record: self,
+            id: Some(self.id),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl Serialize for Shown<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let this = self.record;
+        let seen = &this.seen;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(id) = self.id {
+            map.serialize_entry("id", &id)?;
+        }
+        if let Some(replica) = &this.replica {
+            map.serialize_entry("replica", &**replica)?;
+        }
+        map.serialize_entry("received_at", &rfc3339(this.received))?;
         map.serialize_entry("trace_id", &seen.trace_id)?;
         map.serialize_entry("method", seen.method.as_str())?;
         map.serialize_entry("target_url", &seen.target_url)?;
         map.serialize_entry("from_asid", &seen.from)?;
         map.serialize_entry("to_asid", &seen.to)?;
         map.serialize_entry("interaction", &seen.interaction)?;
-        map.serialize_entry("status", &self.status.map(|s| s.as_u16()))?;
-        map.serialize_entry("error", &self.error)?;
-        map.serialize_entry("checks", &self.trail.checks)?;
-        map.serialize_entry("duration_ms", &(self.duration.as_secs_f64() * 1000.0))?;
-        if let Some(details) = &self.details {
+        map.serialize_entry("status", &this.status.map(|s| s.as_u16()))?;
+        map.serialize_entry("error", &this.error)?;
+        map.serialize_entry("checks", &this.trail.checks)?;
+        map.serialize_entry("duration_ms", &(this.duration.as_secs_f64() * 1000.0))?;
+        if let Some(details) = &this.details {
             map.serialize_entry("details", details)?;
         }
         map.end()
@@ -390,8 +576,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_ring_keeps_the_newest_entries_first() {
+    #[tokio::test]
+    async fn the_ring_keeps_the_newest_entries_first() {
         let journal = Journal::new(2, false);
         for trace in ["a", "b", "c"] {
             journal.record(entry(trace));
@@ -407,7 +593,7 @@ mod tests {
             limit: None,
         });
         assert_eq!(only_b.len(), 1);
-        journal.clear();
+        journal.clear().await;
         assert!(journal.recent(&Filter::default()).is_empty());
     }
 
@@ -466,7 +652,7 @@ mod tests {
             Err(broadcast::error::TryRecvError::Lagged(10))
         ));
         let next = live.try_recv().expect("the oldest still held");
-        assert_eq!(serde_json::to_value(&*next).unwrap()["id"], 11);
+        assert_eq!(serde_json::from_str::<Value>(&next).unwrap()["id"], 11);
     }
 
     #[test]

@@ -6,4 +6,5 @@ pub mod coverage;
 pub mod faults;
 pub mod journal;
 pub mod metrics;
+pub mod store;
 pub mod trail;

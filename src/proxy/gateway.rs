@@ -165,6 +165,13 @@ impl Gateway {
         self
     }
 
+    /// Keeps the coverage report's counts in `coverage` instead of this process's memory
+    /// (e.g. a store shared by replicas).
+    pub fn with_coverage(mut self, coverage: Box<dyn Coverage>) -> Self {
+        self.coverage = coverage;
+        self
+    }
+
     /// The routes new requests use.
     pub fn routes(&self) -> Arc<Routes> {
         self.routes.load_full()

@@ -3,6 +3,7 @@
 //! and real backend servers that record what they receive.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod redis_server;
 mod routes;
 
 pub use routes::RoutesToml;

@@ -23,4 +23,6 @@ pub use matching::Subject;
 pub use rule::{
     declared, FaultSpec, FieldError, MatchSpec, RespondSpec, Rule, Stage, CONNECT_FAILURE,
 };
-pub use store::{Fault, Faults, Full, Origin};
+pub use store::{
+    AddError, Claim, Fault, Faults, Full, Ledger, LedgerError, Origin, Pending, SharedRule,
+};

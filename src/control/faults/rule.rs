@@ -133,6 +133,19 @@ pub(super) enum Action {
     Answer { status: StatusCode, body: Bytes },
 }
 
+impl Rule {
+    /// The rule as posted, as JSON: what a shared store keeps, for every replica to
+    /// validate again with `FaultSpec::from_json`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.spec).unwrap_or_default()
+    }
+
+    /// How many requests it answers, when it has a budget.
+    pub fn times(&self) -> Option<u32> {
+        self.spec.times
+    }
+}
+
 impl FaultSpec {
     /// Reads a fault posted as JSON; a shape error names the field it is in.
     pub fn from_json(bytes: &[u8]) -> Result<Self, FieldError> {
