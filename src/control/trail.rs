@@ -29,6 +29,14 @@ pub struct Trail {
 }
 
 impl Trail {
+    /// An empty trail with room for every phase a request can pass, so recording them never
+    /// grows it.
+    pub fn new() -> Self {
+        Self {
+            checks: Vec::with_capacity(16),
+        }
+    }
+
     /// Records a check's outcome and passes it on, so `?` still answers with the rejection.
     pub fn check<T>(
         &mut self,

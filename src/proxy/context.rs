@@ -58,7 +58,7 @@ impl<'r> Context<'r> {
             received: SystemTime::now(),
             started: Instant::now(),
             head,
-            trail: Trail::default(),
+            trail: Trail::new(),
             interaction,
             format: Format::Json,
             warnings: Warnings::default(),
