@@ -184,6 +184,11 @@ struct Signed<'t> {
 }
 
 fn decode_base64(name: &str, text: &str, findings: &mut Findings) -> Option<Vec<u8>> {
+    // The SIMD decoder takes a token's parts in a fraction of the time; it accepts exactly
+    // what `base64` does (strict, canonical), and `base64` says what is wrong when it fails.
+    if let Ok(bytes) = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(text) {
+        return Some(bytes);
+    }
     match URL_SAFE_NO_PAD.decode(text) {
         Ok(bytes) => Some(bytes),
         Err(e) => {
@@ -319,7 +324,19 @@ pub(super) fn shorten(text: &str) -> String {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    proptest! {
+        /// `decode_base64` takes the SIMD decoder's answer; it must be the `base64` crate's.
+        #[test]
+        fn the_simd_decoder_accepts_and_decodes_exactly_as_base64_does(
+            text in prop_oneof!["[A-Za-z0-9_-]{0,40}", "[A-Za-z0-9_=+/.-]{0,24}"],
+        ) {
+            let simd = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(&text).ok();
+            prop_assert_eq!(simd, URL_SAFE_NO_PAD.decode(&text).ok());
+        }
+    }
 
     pub const ROOT: &str = "https://provider.example.nhs.uk/A20047/STU3/1/gpconnect";
     pub const NOW: i64 = 1_700_000_100;
