@@ -397,3 +397,31 @@ async fn spine_latency_is_added_before_the_provider() {
     );
     sim.stop().await;
 }
+
+/// Each worker thread keeps its own backend pool (`--workers`), so consumer connections served
+/// by three workers reach the backend over three connections; on the shared runtime
+/// (`--workers 0`) one pool serves them all, and requests one after another reuse one.
+#[tokio::test]
+async fn each_worker_reaches_the_backend_over_its_own_pool() {
+    for (workers, backend_connections) in [(3, 3), (0, 1)] {
+        let backend = Backend::start().await;
+        let overrides = Overrides {
+            workers: Some(workers),
+            ..Default::default()
+        };
+        let sim = Sim::start_with(&routes(&backend.url()), overrides).await;
+        let clients = [sim.client(), sim.client(), sim.client()];
+        for _ in 0..3 {
+            for client in &clients {
+                client
+                    .send(Call::metadata())
+                    .await
+                    .assert_status(StatusCode::OK);
+            }
+        }
+        let peers: std::collections::HashSet<_> =
+            backend.requests().iter().map(|r| r.peer).collect();
+        assert_eq!(peers.len(), backend_connections, "--workers {workers}");
+        sim.stop().await;
+    }
+}

@@ -95,6 +95,9 @@ pub struct ServeArgs {
     /// This replica's name in journal entries and metrics [default: HOSTNAME:PORT of the HTTPS listener].
     #[arg(long, value_name = "NAME")]
     pub replica_name: Option<String>,
+    /// Threads serving consumer connections, each keeping a connection, its requests and their backend connections together; 0 serves them on one shared work-stealing runtime [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
     // The admin token has no flag on purpose: flags show in `ps`. It comes from the settings
     // file or SSP_SIM_ADMIN_TOKEN.
 }
@@ -120,6 +123,7 @@ impl ServeArgs {
             store: self.store.clone(),
             store_timeout_ms: self.store_timeout_ms,
             replica_name: self.replica_name.clone(),
+            workers: self.workers,
         }
     }
 }

@@ -143,7 +143,12 @@ impl Server {
             settings.client_auth,
             settings.tls_versions,
         )?);
-        let workers = Arc::new(Workers::per_core().map_err(StartError::Workers)?);
+        let workers = match settings.workers {
+            None => Workers::per_core(),
+            Some(0) => Ok(Workers::none()),
+            Some(n) => Workers::start(n),
+        };
+        let workers = Arc::new(workers.map_err(StartError::Workers)?);
         let clients = Clients::new(Some(&certs.ca()), workers.pools())?;
         let routes = RoutesSource::resolve(settings.routes.as_deref());
         let loaded = load::load(

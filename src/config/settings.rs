@@ -105,7 +105,11 @@ struct Raw {
     store: Option<String>,
     store_timeout_ms: u64,
     replica_name: Option<String>,
+    workers: Option<usize>,
 }
+
+/// More connection threads than this is a typo, not a machine.
+const MAX_WORKERS: usize = 1024;
 
 /// Validated settings of `serve`.
 #[derive(Debug, Clone)]
@@ -165,6 +169,9 @@ pub struct Settings {
     /// This replica's name in the journal and metrics; `None` means the host name and the
     /// HTTPS port, chosen once the listener is bound.
     pub replica_name: Option<String>,
+    /// How many threads serve the consumer-facing connections, each with its own runtime:
+    /// `None` is one per core, `Some(0)` the shared work-stealing runtime.
+    pub workers: Option<usize>,
 }
 
 /// Flag values; `None` leaves the lower layers in force.
@@ -204,6 +211,8 @@ pub struct Overrides {
     pub store_timeout_ms: Option<u64>,
     /// `--replica-name`.
     pub replica_name: Option<String>,
+    /// `--workers`.
+    pub workers: Option<usize>,
 }
 
 fn path_string(p: &Option<PathBuf>) -> Option<String> {
@@ -264,6 +273,7 @@ impl Settings {
                 .set_override_option("store", flags.store.clone())?
                 .set_override_option("store_timeout_ms", flags.store_timeout_ms)?
                 .set_override_option("replica_name", flags.replica_name.clone())?
+                .set_override_option("workers", flags.workers.map(|n| n as u64))?
                 .build()?
                 .try_deserialize::<Raw>()
         })()
@@ -399,6 +409,14 @@ impl Settings {
                 });
             }
         }
+        if raw.workers.is_some_and(|n| n > MAX_WORKERS) {
+            problems.push(Problem {
+                file: shown.to_owned(),
+                line: None,
+                key: Some("workers".into()),
+                message: format!("must be at most {MAX_WORKERS} (0 serves connections on one shared runtime; leave it out for one thread per core)"),
+            });
+        }
         match (listen, tls_versions) {
             (Some(listen), Some(tls_versions)) if problems.is_empty() => Ok(Self {
                 routes: raw.routes,
@@ -429,6 +447,7 @@ impl Settings {
                 admin_token: raw.admin_token,
                 store,
                 store_timeout: Duration::from_millis(raw.store_timeout_ms),
+                workers: raw.workers,
                 replica_name: raw.replica_name,
             }),
             _ => Err(ConfigError { problems }),
@@ -607,6 +626,25 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("write redis://HOST:PORT"), "{err}");
+    }
+
+    #[test]
+    fn workers_default_to_one_per_core_and_a_typo_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "");
+        let s = Settings::load(Some(&file), HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(s.workers, None);
+        let s = Settings::load(
+            Some(&file),
+            env(&[("SSP_SIM_WORKERS", "0")]),
+            &Overrides::default(),
+        );
+        assert_eq!(s.unwrap().workers, Some(0));
+        let file = write(&dir, "workers = 20000\n");
+        let err = Settings::load(Some(&file), HashMap::new(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("workers: must be at most 1024"), "{err}");
     }
 
     #[test]

@@ -59,8 +59,8 @@ impl Workers {
         Self::start(std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
-    /// No worker threads: connections are served on the runtime that accepts them (the admin
-    /// listener, and tests that build a gateway by hand).
+    /// No worker threads: connections are served on the runtime that accepts them, a
+    /// work-stealing one (the admin listener; `--workers 0`).
     pub fn none() -> Self {
         Self {
             workers: Vec::new(),
