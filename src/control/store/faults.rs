@@ -100,6 +100,21 @@ fn ledger(e: StoreError) -> LedgerError {
     LedgerError(e.to_string())
 }
 
+impl RedisFaults {
+    /// Runs one of the scripts for the admin API, within the background bound.
+    fn script<'a, T>(&'a self, call: redis::ScriptInvocation<'a>) -> Pending<'a, T>
+    where
+        T: redis::FromRedisValue + Send + 'a,
+    {
+        Box::pin(async move {
+            self.store
+                .in_background(move |mut c| async move { call.invoke_async(&mut c).await })
+                .await
+                .map_err(ledger)
+        })
+    }
+}
+
 /// Orders ids `fault-N` by N: the order they were added in, which is the order tried.
 fn number(id: &str) -> u64 {
     id.rsplit('-')
@@ -119,12 +134,7 @@ impl Ledger for RedisFaults {
             .arg(rule.to_json())
             .arg(rule.times().unwrap_or(0))
             .arg(max);
-        Box::pin(async move {
-            self.store
-                .in_background(move |mut c| async move { call.invoke_async(&mut c).await })
-                .await
-                .map_err(ledger)
-        })
+        self.script(call)
     }
 
     fn remove<'a>(&'a self, id: &'a str) -> Pending<'a, bool> {
@@ -134,12 +144,7 @@ impl Ledger for RedisFaults {
             .key(&self.keys.fired)
             .key(&self.keys.version)
             .arg(id);
-        Box::pin(async move {
-            self.store
-                .in_background(move |mut c| async move { call.invoke_async(&mut c).await })
-                .await
-                .map_err(ledger)
-        })
+        self.script(call)
     }
 
     fn clear(&self) -> Pending<'_, ()> {
