@@ -222,7 +222,7 @@ impl Admin {
             if state != "ok" {
                 health["status"] = json!("degraded");
             }
-            health["replica"] = json!(store.replica());
+            health["replica"] = json!(&**store.replica());
             health["store"] =
                 json!({"url": store.url().to_string(), "state": state, "reason": reason});
         }

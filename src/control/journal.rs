@@ -217,8 +217,8 @@ pub type SinkPending<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + S
 pub trait Sink: Send + Sync {
     /// Whether the sink answered last time: while it does not, the ring serves.
     fn up(&self) -> bool;
-    /// This replica's name, kept in every entry.
-    fn replica(&self) -> &str;
+    /// This replica's name, kept in every entry (shared, not copied per entry).
+    fn replica(&self) -> &Arc<str>;
     /// Queues an entry (without its `id`); never waits.
     fn append(&self, entry: String);
     /// The newest `count` entries, newest first.
@@ -354,7 +354,7 @@ impl Journal {
         let sink = self.sink.get();
         let entry = Arc::new(Record {
             id: self.recorded.fetch_add(1, Ordering::Relaxed) + 1,
-            replica: sink.map(|s| s.replica().into()),
+            replica: sink.map(|s| Arc::clone(s.replica())),
             received: entry.received,
             seen: Seen::from(&entry.head),
             trail: entry.trail,

@@ -408,15 +408,13 @@ impl Gateway {
         };
         self.metrics.fault_fired();
         let effect = fault.effect(&at);
-        ctx.trail.note(
-            FAULT_PHASE,
-            matches!(effect, Effect::Delay(_)),
-            fault.describe(),
-        );
+        let described = fault.describe();
+        ctx.trail
+            .note(FAULT_PHASE, matches!(effect, Effect::Delay(_)), &described);
         match effect {
             Effect::Delay(pause) => {
                 tracing::info!(
-                    fault = %fault.describe(),
+                    fault = %described,
                     "delayed by a fault injected by ssp-sim (not Spine's own latency)"
                 );
                 tokio::time::sleep(pause).await;

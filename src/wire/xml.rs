@@ -10,7 +10,8 @@
 //! another element is a nested resource (`<resource><Patient>..</Patient></resource>`); an
 //! element's `id`, and an extension's `url`, are attributes; `div` is XHTML, written as is.
 
-use std::collections::HashMap;
+// foldhash, as the element tables: every member of every XML answer is looked up here.
+use foldhash::HashMap;
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};

@@ -60,7 +60,7 @@ impl Sink for RedisJournal {
         self.store.up()
     }
 
-    fn replica(&self) -> &str {
+    fn replica(&self) -> &Arc<str> {
         self.store.replica()
     }
 

@@ -125,7 +125,7 @@ impl Store {
     }
 
     /// This replica's name.
-    pub fn replica(&self) -> &str {
+    pub fn replica(&self) -> &Arc<str> {
         &self.replica
     }
 
@@ -144,12 +144,7 @@ impl Store {
         match self.state.load(Ordering::Relaxed) {
             UP => State::Ok,
             CONNECTING => State::Connecting,
-            _ => State::Degraded(
-                self.reason
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone(),
-            ),
+            _ => State::Degraded(self.reason()),
         }
     }
 
