@@ -324,13 +324,11 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_shows_requests_live_and_makes_the_next_one_fail() {
-    let Some((chromium, chromedriver)) = browser() else {
-        eprintln!(
-            "SKIPPED: no Chromium and chromedriver on PATH; scripts/test installs them \
-             (apt-get install chromium chromium-driver)"
-        );
-        return;
-    };
+    // Fails rather than skips: a browser test that passes without a browser proves nothing.
+    let (chromium, chromedriver) = browser().expect(
+        "no Chromium and chromedriver on PATH; scripts/test installs them \
+         (apt-get install chromium chromium-driver)",
+    );
     let backend = Backend::start().await;
     let sim = sim(&backend, JwtMode::Enforce).await;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
