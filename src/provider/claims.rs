@@ -251,7 +251,8 @@ mod tests {
     fn run(payload: &Value, expected: &Expected) -> Findings {
         let mut f = Findings::default();
         let bytes = payload.to_string().into_bytes();
-        let document = Document::parse(&bytes).unwrap();
+        let mut work = Vec::new();
+        let document = Document::parse(&bytes, &mut work).unwrap();
         check(&document.root().object().unwrap(), expected, &mut f);
         f
     }

@@ -137,12 +137,13 @@ pub fn check_token(token: &str, expected: &Expected, findings: &mut Findings) {
     let payload_bytes = parts
         .get(1)
         .and_then(|p| decode_base64("payload", p, findings));
+    let (mut header_work, mut payload_work) = (Vec::new(), Vec::new());
     let header = header_bytes
         .as_deref()
-        .and_then(|b| parse_object("header", b, findings));
+        .and_then(|b| parse_object("header", b, &mut header_work, findings));
     let payload = payload_bytes
         .as_deref()
-        .and_then(|b| parse_object("payload", b, findings));
+        .and_then(|b| parse_object("payload", b, &mut payload_work, findings));
     if let Some(header) = header.as_ref().and_then(|d| d.root().object()) {
         let signed = match parts.as_slice() {
             [h, p, signature] => Some(Signed {
@@ -209,8 +210,13 @@ fn decode_base64(name: &str, text: &str, findings: &mut Findings) -> Option<Vec<
 }
 
 /// The part read as JSON, when it is a JSON object; else the reason, as a finding.
-fn parse_object<'b>(name: &str, bytes: &'b [u8], findings: &mut Findings) -> Option<Document<'b>> {
-    match Document::parse(bytes) {
+fn parse_object<'w>(
+    name: &str,
+    bytes: &[u8],
+    work: &'w mut Vec<u8>,
+    findings: &mut Findings,
+) -> Option<Document<'w>> {
+    match Document::parse(bytes, work) {
         Ok(document) if document.root().is_object() => Some(document),
         Ok(other) => {
             findings.fail(

@@ -460,7 +460,8 @@ mod tests {
     /// Runs `check` on the claim as the payload view holds it.
     fn on<T>(claim: &Value, check: impl FnOnce(Option<Json>) -> T) -> T {
         let bytes = json!({ "c": claim }).to_string().into_bytes();
-        let document = Document::parse(&bytes).unwrap();
+        let mut work = Vec::new();
+        let document = Document::parse(&bytes, &mut work).unwrap();
         check(document.root().object().unwrap().get("c"))
     }
 
