@@ -44,16 +44,21 @@ async fn a_certificate_from_another_ca_is_refused() {
     sim.stop().await;
 }
 
-/// A CA and server certificate of the test's own, and client certificates with the given key
-/// usages: `(name, keyUsage, extendedKeyUsage)`, each written as `<name>/client.pem` (with the
-/// CA) so that `Client::new` can present it.
-fn pki_with_clients(
-    clients: &[(
-        &str,
-        Vec<rcgen::KeyUsagePurpose>,
-        Vec<rcgen::ExtendedKeyUsagePurpose>,
-    )],
-) -> (Pki, Vec<Pki>) {
+/// A client certificate's params: its name and key usages `(keyUsage, extendedKeyUsage)`.
+fn client_params(
+    name: &str,
+    usages: Vec<rcgen::KeyUsagePurpose>,
+    extended: Vec<rcgen::ExtendedKeyUsagePurpose>,
+) -> rcgen::CertificateParams {
+    let mut params = rcgen::CertificateParams::new(vec![format!("{name}.test")]).unwrap();
+    params.key_usages = usages;
+    params.extended_key_usages = extended;
+    params
+}
+
+/// A CA and server certificate of the test's own, and client certificates made from the
+/// given params, each written (with the CA) so that `Client::new` can present it.
+fn pki_with_clients(clients: Vec<rcgen::CertificateParams>) -> (Pki, Vec<Pki>) {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -71,11 +76,8 @@ fn pki_with_clients(
         std::fs::write(paths.client_key(), key.serialize_pem()).unwrap();
     };
     let identities = clients
-        .iter()
-        .map(|(name, usages, extended)| {
-            let mut params = CertificateParams::new(vec![format!("{name}.test")]).unwrap();
-            params.key_usages = usages.clone();
-            params.extended_key_usages = extended.clone();
+        .into_iter()
+        .map(|params| {
             let key = KeyPair::generate().unwrap();
             let cert = params.signed_by(&key, &ca).unwrap();
             Pki::written_by(|paths| write(paths, &cert.pem(), &key))
@@ -89,19 +91,19 @@ fn pki_with_clients(
 #[tokio::test]
 async fn a_client_certificate_must_allow_digital_signature_and_client_auth() {
     use rcgen::{ExtendedKeyUsagePurpose as Eku, KeyUsagePurpose as Ku};
-    let (pki, clients) = pki_with_clients(&[
-        (
+    let (pki, clients) = pki_with_clients(vec![
+        client_params(
             "signing",
             vec![Ku::DigitalSignature, Ku::KeyEncipherment],
             vec![Eku::ClientAuth],
         ),
-        ("unrestricted", vec![], vec![]),
-        (
+        client_params("unrestricted", vec![], vec![]),
+        client_params(
             "encipher-only",
             vec![Ku::KeyEncipherment],
             vec![Eku::ClientAuth],
         ),
-        (
+        client_params(
             "server-only",
             vec![Ku::DigitalSignature],
             vec![Eku::ServerAuth],
@@ -131,6 +133,30 @@ async fn a_client_certificate_must_allow_digital_signature_and_client_auth() {
         outcome(3).await.is_err(),
         "extendedKeyUsage without clientAuth"
     );
+    assert_eq!(backend.requests().len(), 2);
+    sim.stop().await;
+}
+
+/// The listener remembers a chain that passed, so that later handshakes skip its signatures:
+/// the memory must not outlive the certificate.
+#[tokio::test]
+async fn a_certificate_that_passed_is_refused_once_it_expires() {
+    let mut params = client_params("short-lived", vec![], vec![]);
+    let expires = time::OffsetDateTime::now_utc() + Duration::from_secs(2);
+    params.not_after = expires;
+    let (pki, clients) = pki_with_clients(vec![params]);
+    let backend = Backend::start().await;
+    let sim = Sim::start_with_pki(&routes(&backend.url()), Overrides::default(), pki).await;
+    let send = || {
+        let client = Client::new(sim.addr, &sim.pki.paths, Some(&clients[0].paths));
+        async move { client.try_send(Call::metadata()).await.map(|r| r.status) }
+    };
+    assert_eq!(send().await.unwrap(), StatusCode::OK, "valid");
+    assert_eq!(send().await.unwrap(), StatusCode::OK, "valid, remembered");
+    // webpki compares whole seconds, and notAfter is still valid: wait past the next second.
+    let past = expires + Duration::from_millis(1_100) - time::OffsetDateTime::now_utc();
+    tokio::time::sleep(past.try_into().unwrap_or_default()).await;
+    assert!(send().await.is_err(), "expired, though it passed before");
     assert_eq!(backend.requests().len(), 2);
     sim.stop().await;
 }
@@ -200,8 +226,10 @@ async fn tls_versions_1_2_1_3_also_accepts_a_tls_1_3_only_client_with_aes_gcm() 
     assert!(handshake(sim.addr, tls12).await.is_ok());
     // A client offering only ChaCha20 is refused.
     let chacha = rustls::crypto::CryptoProvider {
-        cipher_suites: vec![rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256],
-        ..rustls::crypto::ring::default_provider()
+        cipher_suites: vec![
+            rustls::crypto::aws_lc_rs::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        ],
+        ..rustls::crypto::aws_lc_rs::default_provider()
     };
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(chacha))
         .with_protocol_versions(&[&rustls::version::TLS13])
