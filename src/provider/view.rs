@@ -6,13 +6,13 @@
 //! `ssp-sim jwt --decode`.
 //!
 //! (Earlier views kept each member's raw text and parsed it again per level of nesting, then
-//! built a `serde_json_borrow` tree, a list per object; the tape takes the part in about a
-//! fifth of the tree's time.)
+//! built a `serde_json_borrow` tree, a list per object. Under callgrind the tape reads a token's
+//! two parts in 15,500 instructions, where the tree took 27,300.)
 //!
 //! `simd-json` must accept exactly what `serde_json` accepts, as the rules and their messages
 //! were written against it: big integers read as floats (`big-int-as-float`), nesting stops at
-//! `serde_json`'s depth, `-0` is a float, and a part either refuses has `serde_json`'s message. The tests below
-//! hold the two parsers equal on generated and edge-case input.
+//! `serde_json`'s depth, `-0` is a float, and a part either refuses has `serde_json`'s
+//! message. The tests below hold the two parsers equal on generated and edge-case input.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
