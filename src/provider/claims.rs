@@ -6,7 +6,7 @@
 use super::findings::{Findings, Rule};
 use super::jwt::{shorten, Expected};
 use super::resources;
-use super::view::Object;
+use super::view::{Json, Object};
 use crate::config::interactions::{JwtRules, Reason};
 
 /// How long a GP Connect token lives: `exp` is exactly `iat` + 5 minutes.
@@ -42,6 +42,34 @@ const CLAIMS: [(&str, Kind); 10] = [
     ("requesting_practitioner", Kind::Resource),
 ];
 
+/// Every claim the rules read, 1.x's and then 0.7's.
+const NAMES: [&str; CLAIMS.len() + 1] = {
+    let mut names = [REQUESTED_RECORD.0; CLAIMS.len() + 1];
+    let mut at = 0;
+    while at < CLAIMS.len() {
+        names[at] = CLAIMS[at].0;
+        at += 1;
+    }
+    names
+};
+
+/// The payload's claims, found in one pass over its members (of duplicates the last): the
+/// rules read each claim several times, and a lookup here compares names, not members.
+struct Claims<'v>([Option<Json<'v>>; NAMES.len()]);
+
+impl<'v> Claims<'v> {
+    fn of(payload: &Object<'v>) -> Self {
+        Claims(payload.pick(NAMES))
+    }
+
+    fn get(&self, name: &str) -> Option<Json<'v>> {
+        NAMES
+            .iter()
+            .position(|n| *n == name)
+            .and_then(|at| self.0[at])
+    }
+}
+
 /// Whether `name` is one of the claims GP Connect requires: lets a finding name its claim in
 /// the logs without its value.
 pub(super) fn is_claim(name: &str) -> bool {
@@ -56,11 +84,12 @@ pub(super) fn is_claim(name: &str) -> bool {
 pub fn check(payload: &Object, expected: &Expected, findings: &mut Findings) {
     let dstu2 = expected.rules == JwtRules::Gpconnect07;
     let extra = dstu2.then_some(REQUESTED_RECORD);
+    let claims = Claims::of(payload);
     for (name, kind) in CLAIMS.into_iter().chain(extra) {
-        present_and_typed(payload, name, kind, findings);
+        present_and_typed(claims.get(name), name, kind, findings);
     }
-    let text = |name: &str| payload.get(name).and_then(|v| v.text());
-    let seconds = |name: &str| payload.get(name).and_then(|v| v.as_i64());
+    let text = |name: &str| claims.get(name).and_then(|v| v.text());
+    let seconds = |name: &str| claims.get(name).and_then(|v| v.as_i64());
 
     if let Some(iss) = text("iss") {
         let is_url = url::Url::parse(&iss).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
@@ -89,13 +118,13 @@ pub fn check(payload: &Object, expected: &Expected, findings: &mut Findings) {
     };
     if dstu2 {
         let scope = text("requested_scope");
-        resources::requested_record(payload.get("requested_record"), scope.as_deref(), findings);
+        resources::requested_record(claims.get("requested_record"), scope.as_deref(), findings);
     }
-    resources::device(payload.get("requesting_device"), version, findings);
-    resources::organization(payload.get("requesting_organization"), version, findings);
+    resources::device(claims.get("requesting_device"), version, findings);
+    resources::organization(claims.get("requesting_organization"), version, findings);
     // The spec relaxes the practitioner's SHALLs to SHOULDs for record migration (GP2GP).
     let practitioner_id = resources::practitioner(
-        payload.get("requesting_practitioner"),
+        claims.get("requesting_practitioner"),
         version,
         migration,
         findings,
@@ -114,8 +143,8 @@ pub fn check(payload: &Object, expected: &Expected, findings: &mut Findings) {
     }
 }
 
-fn present_and_typed(payload: &Object, name: &str, kind: Kind, findings: &mut Findings) {
-    let value = match payload.get(name) {
+fn present_and_typed(value: Option<Json>, name: &str, kind: Kind, findings: &mut Findings) {
+    let value = match value {
         None => {
             findings.fail(Rule::ClaimPresent, format!("JWT claim {name} is missing"));
             return;

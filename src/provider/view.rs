@@ -128,6 +128,18 @@ impl<'a> Object<'a> {
             .map(|(_, v)| v)
     }
 
+    /// The members called `names`, found in one pass over the object; of duplicates the last,
+    /// as [`Object::get`] finds them.
+    pub fn pick<const N: usize>(self, names: [&str; N]) -> [Option<Json<'a>>; N] {
+        let mut found = [None; N];
+        for (name, value) in self.iter() {
+            if let Some(at) = names.iter().position(|n| *n == name) {
+                found[at] = Some(value);
+            }
+        }
+        found
+    }
+
     /// The members' names, in the order sent (duplicates too).
     pub fn names(self) -> impl Iterator<Item = &'a str> {
         self.iter().map(|(name, _)| name)
@@ -313,6 +325,10 @@ mod tests {
         assert!(o.get("n").unwrap().is_null());
         assert!(o.get("z").is_none());
         assert_eq!(o.names().collect::<Vec<_>>(), ["a", "bA", "a", "n"]);
+        let [a, z, n] = o.pick(["a", "z", "n"]);
+        assert_eq!(a.and_then(Json::as_str).as_deref(), Some("y"));
+        assert!(z.is_none());
+        assert!(n.is_some_and(Json::is_null));
     }
 
     #[test]
