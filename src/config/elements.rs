@@ -58,6 +58,20 @@ struct Element {
     required: bool,
 }
 
+/// One STU3 type's elements.
+#[derive(Clone, Copy)]
+pub struct TypeElements<'e>(&'e HashMap<String, Element>);
+
+impl TypeElements<'_> {
+    /// Whether the type has the member `name` (`_x` for primitive element `x`).
+    pub fn has(self, name: &str) -> bool {
+        match name.strip_prefix('_') {
+            Some(base) => self.0.get(base).is_some_and(|e| primitive(&e.kind)),
+            None => self.0.contains_key(name),
+        }
+    }
+}
+
 /// Element tables per STU3 type.
 #[derive(Debug)]
 pub struct Elements {
@@ -92,14 +106,10 @@ impl Elements {
         &self.order
     }
 
-    /// Whether STU3 type `kind` has the member `name` (`_x` for primitive element `x`);
-    /// `None` when the table has no such type.
-    pub fn has(&self, kind: &str, name: &str) -> Option<bool> {
-        let table = self.types.get(kind)?;
-        Some(match name.strip_prefix('_') {
-            Some(base) => table.get(base).is_some_and(|e| primitive(&e.kind)),
-            None => table.contains_key(name),
-        })
+    /// The elements of STU3 type `kind`; `None` when the table has no such type. Looked up once
+    /// per object, not per member: check 10 reads every member of the JWT's resource claims.
+    pub fn of(&self, kind: &str) -> Option<TypeElements<'_>> {
+        self.types.get(kind).map(TypeElements)
     }
 
     /// Parses and cross-checks the table: every complex type an element names is in it, no

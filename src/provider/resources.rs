@@ -263,7 +263,10 @@ impl<'e> Reader<'e> {
         (kind, root): (&str, bool),
         findings: &mut Findings,
     ) {
-        let Version::Stu3(Some(stu3)) = self.version else {
+        let Some(elements) = (match self.version {
+            Version::Stu3(Some(stu3)) => stu3.of(kind),
+            _ => None,
+        }) else {
             return;
         };
         // The element is named in the message, but not in the claim path that the logs keep:
@@ -272,7 +275,7 @@ impl<'e> Reader<'e> {
             if root && name == "resourceType" {
                 continue;
             }
-            if stu3.has(kind, name) == Some(false) {
+            if !elements.has(name) {
                 findings.fail(self.rule, format!("JWT claim {path} has the element `{}`, which FHIR STU3 {kind} does not have; remove it or correct its spelling", shorten(name)));
             }
         }
