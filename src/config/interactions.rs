@@ -4,7 +4,10 @@
 //! It is data (`catalog/interactions.toml`), parsed and validated once at start-up so that
 //! a specification change is an edit, not a release.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+// foldhash, not std's SipHash: these maps are read on every request.
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use http::Method;
@@ -334,7 +337,7 @@ impl Interactions {
             toml::from_str(source).map_err(|e| ConfigError::toml(file, source, &e))?;
         let mut problems = Problems::new(file, source);
         let mut list = Vec::with_capacity(raw.interaction.len());
-        let mut by_id = HashMap::new();
+        let mut by_id = HashMap::default();
         for (i, r) in raw.interaction.into_iter().enumerate() {
             let key = InteractionKey(i as u16);
             let at = |field: &str| format!("interaction[{i}].{field}");

@@ -3,7 +3,10 @@
 //!
 //! Everything is validated here, once; the checks trust these types.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+// foldhash, not std's SipHash: these maps are read on every request.
+use foldhash::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -243,7 +246,7 @@ impl Registry {
         let mut p = Problems::new(file, source);
         let catalogue = interactions;
         let interactions = &catalogue.declare(raw.interaction, &mut p);
-        let mut lines: HashMap<Asid, (String, Range<usize>)> = HashMap::new();
+        let mut lines: HashMap<Asid, (String, Range<usize>)> = HashMap::default();
         let mut claim_asid = |p: &mut Problems, raw: &Spanned<String>, key: &str, owner: &str| {
             let asid = parse_asid(p, raw, key)?;
             if let Some((other, span)) = lines.get(&asid) {
@@ -255,7 +258,7 @@ impl Registry {
             Some(asid)
         };
 
-        let mut consumers = HashMap::new();
+        let mut consumers = HashMap::default();
         for (i, c) in raw.consumer.into_iter().enumerate() {
             let key = |f: &str| format!("consumer[{i}].{f}");
             let owner = format!("consumer \"{}\"", c.name);
@@ -311,7 +314,7 @@ impl Registry {
             }
         }
 
-        let mut providers = HashMap::new();
+        let mut providers = HashMap::default();
         // Counts the client identities met, so each gets its index for the forwarder.
         let mut identities = 0;
         for (i, raw_provider) in raw.provider.into_iter().enumerate() {
@@ -338,7 +341,7 @@ impl Registry {
                 )),
             };
             let mut endpoints = Vec::new();
-            let mut by_interaction: HashMap<InteractionKey, usize> = HashMap::new();
+            let mut by_interaction: HashMap<InteractionKey, usize> = HashMap::default();
             if raw_provider.endpoint.is_empty() {
                 p.at(
                     raw_provider.asid.span(),

@@ -7,7 +7,10 @@
 //! in-process one, [`LocalCoverage`]. Replicas that share a store count in Redis instead
 //! (`control::store::coverage`), behind the same trait.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+// foldhash, not std's SipHash: these maps are counted into on every request.
+use foldhash::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
@@ -97,7 +100,7 @@ impl State {
     fn new() -> Self {
         Self {
             since: SystemTime::now(),
-            consumers: HashMap::new(),
+            consumers: HashMap::default(),
         }
     }
 }
