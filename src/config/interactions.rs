@@ -5,11 +5,10 @@
 //! a specification change is an edit, not a release.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 // foldhash, not std's SipHash: these maps are read on every request.
 use foldhash::HashMap;
-use std::sync::Arc;
-
 use http::Method;
 use serde::Deserialize;
 use toml::Spanned;

@@ -4,13 +4,12 @@
 //! Everything is validated here, once; the checks trust these types.
 
 use std::collections::HashSet;
-
-// foldhash, not std's SipHash: these maps are read on every request.
-use foldhash::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+// foldhash, not std's SipHash: these maps are read on every request.
+use foldhash::HashMap;
 use serde::Deserialize;
 use toml::Spanned;
 

@@ -8,14 +8,13 @@
 //! (`control::store::coverage`), behind the same trait.
 
 use std::collections::{BTreeMap, BTreeSet};
-
-// foldhash, not std's SipHash: these maps are counted into on every request.
-use foldhash::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
+// foldhash, not std's SipHash: these maps are counted into on every request.
+use foldhash::HashMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 

@@ -5,13 +5,13 @@
 //! Written by hand in the text exposition format: a handful of atomics is all it takes, and
 //! the request path only bumps counters (no allocation once a label set has been seen).
 
-// foldhash, not std's SipHash: these maps are read on every request.
-use foldhash::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+// foldhash, not std's SipHash: these maps are read on every request.
+use foldhash::HashMap;
 use http::StatusCode;
 
 use crate::config::errors::ErrorCatalog;

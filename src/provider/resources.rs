@@ -263,10 +263,10 @@ impl<'e> Reader<'e> {
         (kind, root): (&str, bool),
         findings: &mut Findings,
     ) {
-        let Some(elements) = (match self.version {
-            Version::Stu3(Some(stu3)) => stu3.of(kind),
-            _ => None,
-        }) else {
+        let Version::Stu3(Some(stu3)) = self.version else {
+            return;
+        };
+        let Some(elements) = stu3.of(kind) else {
             return;
         };
         // The element is named in the message, but not in the claim path that the logs keep:

@@ -5,14 +5,16 @@
 //! digitalSignature in its keyUsage and clientAuth in its extendedKeyUsage when it has them.
 //!
 //! The crypto provider is aws-lc-rs (rustls' default): its P-256 and X25519 take a handshake
-//! in about 10% fewer instructions than *ring*'s, and it builds with only a C compiler. Suites are limited to what GP Connect allows: ECDHE with AES-GCM (TLS 1.2)
-//! and the AES-GCM suites of TLS 1.3; the listener offers TLS 1.3 only when `tls_versions`
-//! asks for it, as Spine offers TLS 1.2 alone.
+//! in about 10% fewer instructions than *ring*'s, and it builds with only a C compiler.
+//! Suites are limited to what GP Connect allows: ECDHE with AES-GCM (TLS 1.2) and the AES-GCM
+//! suites of TLS 1.3; the listener offers TLS 1.3 only when `tls_versions` asks for it, as
+//! Spine offers TLS 1.2 alone.
 
-use foldhash::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+// foldhash, not std's SipHash: a chain's bytes are hashed on every handshake.
+use foldhash::HashMap;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{aws_lc_rs, CryptoProvider};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};

@@ -10,10 +10,10 @@
 //! another element is a nested resource (`<resource><Patient>..</Patient></resource>`); an
 //! element's `id`, and an extension's `url`, are attributes; `div` is XHTML, written as is.
 
-// foldhash, as the element tables: every member of every XML answer is looked up here.
-use foldhash::HashMap;
 use std::fmt::Write as _;
 
+// foldhash, as the element tables: every member of every XML answer is looked up here.
+use foldhash::HashMap;
 use serde_json::{Map, Value};
 
 /// The FHIR XML namespace, declared on the root element.
