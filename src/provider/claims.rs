@@ -269,7 +269,7 @@ fn requested_scope(scope: &str, expected: &Expected, findings: &mut Findings) {
 #[cfg(test)]
 mod tests {
     use super::super::jwt::tests::{expected, good_payload, rules, ROOT};
-    use super::super::view::Document;
+    use super::super::view::{Document, Scratch};
     use super::*;
     use crate::config::interactions::{Interactions, EMBEDDED};
     use serde_json::{json, Value};
@@ -277,7 +277,7 @@ mod tests {
     fn run(payload: &Value, expected: &Expected) -> Findings {
         let mut f = Findings::default();
         let bytes = payload.to_string().into_bytes();
-        let mut work = Vec::new();
+        let mut work = Scratch::default();
         let document = Document::parse(&bytes, &mut work).unwrap();
         check(&document.root().object().unwrap(), expected, &mut f);
         f

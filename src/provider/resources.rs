@@ -451,7 +451,7 @@ fn string_list(v: Option<Json>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::jwt::tests::{good_payload, shipped_elements};
-    use super::super::view::Document;
+    use super::super::view::{Document, Scratch};
     use super::*;
 
     #[allow(non_snake_case)]
@@ -463,7 +463,7 @@ mod tests {
     /// Runs `check` on the claim as the payload view holds it.
     fn on<T>(claim: &Value, check: impl FnOnce(Option<Json>) -> T) -> T {
         let bytes = json!({ "c": claim }).to_string().into_bytes();
-        let mut work = Vec::new();
+        let mut work = Scratch::default();
         let document = Document::parse(&bytes, &mut work).unwrap();
         check(document.root().object().unwrap().get("c"))
     }

@@ -32,13 +32,38 @@ thread_local! {
         RefCell::new(Buffers::with_max_depth(4096, SERDE_JSON_DEPTH));
 }
 
-/// One JWT part read as JSON: the tape the views below borrow from.
-pub struct Document<'a>(Tape<'a>);
+/// The most a [`Scratch`] buffer keeps between parts, so that one huge token does not hold
+/// its memory for the thread's life.
+const KEEP: usize = 64 * 1024;
+
+/// What reading a part needs, kept between requests so that reading one allocates nothing:
+/// the padded copy the tape's strings borrow from (unescaped in place), and the tape's nodes.
+#[derive(Default)]
+pub struct Scratch {
+    work: Vec<u8>,
+    nodes: Vec<Node<'static>>,
+}
+
+/// One JWT part read as JSON: the tape the views below borrow from. Dropped, it hands the
+/// tape's nodes back to the [`Scratch`] it was read with.
+pub struct Document<'a> {
+    tape: Tape<'a>,
+    home: &'a mut Vec<Node<'static>>,
+}
+
+impl Drop for Document<'_> {
+    fn drop(&mut self) {
+        let tape = std::mem::replace(&mut self.tape, Tape(Vec::new()));
+        if tape.0.capacity() * size_of::<Node>() <= KEEP {
+            *self.home = tape.reset().0;
+        }
+    }
+}
 
 impl<'a> Document<'a> {
-    /// Reads `json` as one JSON value (and nothing after it). `work` holds the copy the tape's
-    /// strings borrow from, unescaped in place; `json` stays as sent, for the error message.
-    pub fn parse(json: &[u8], work: &'a mut Vec<u8>) -> Result<Self, serde_json::Error> {
+    /// Reads `json` as one JSON value (and nothing after it), in `scratch`; `json` stays as
+    /// sent, for the error message.
+    pub fn parse(json: &[u8], scratch: &'a mut Scratch) -> Result<Self, serde_json::Error> {
         let rewritten;
         let json = if memchr::memmem::find(json, b"-0").is_some() {
             rewritten = as_serde_json_reads(json)?;
@@ -46,16 +71,21 @@ impl<'a> Document<'a> {
         } else {
             json
         };
+        let Scratch { work, nodes } = scratch;
+        if work.capacity() > KEEP {
+            *work = Vec::new();
+        }
         work.clear();
         work.reserve(json.len() + simd_json::INPUT_PADDING);
         work.extend_from_slice(json);
         work.resize(json.len() + simd_json::INPUT_PADDING, b' ');
-        let mut tape = Tape::null();
+        let mut tape = Tape(std::mem::take(nodes)).reset();
         let parsed = BUFFERS.with_borrow_mut(|buffers| {
             simd_json::fill_tape_padded(work, json.len(), buffers, &mut tape)
         });
+        let document = Document { tape, home: nodes };
         match parsed {
-            Ok(()) => Ok(Document(tape)),
+            Ok(()) => Ok(document),
             // `serde_json` says what is wrong; should it ever accept what `simd-json` refused,
             // the part is still refused, with `simd-json`'s reason.
             Err(refused) => Err(serde_json::from_slice::<Value>(json)
@@ -66,7 +96,7 @@ impl<'a> Document<'a> {
 
     /// The value as read.
     pub fn root(&self) -> Json<'_> {
-        Json(&self.0 .0)
+        Json(&self.tape.0)
     }
 }
 
@@ -277,7 +307,7 @@ mod tests {
 
     /// What the view makes of `text`, and what `serde_json` makes of it, as trees.
     fn both(text: &[u8]) -> (Result<Value, String>, Result<Value, String>) {
-        let mut work = Vec::new();
+        let mut work = Scratch::default();
         let view = Document::parse(text, &mut work)
             .map(|d| rounded(d.root().tree()))
             .map_err(|e| e.to_string());
@@ -310,7 +340,7 @@ mod tests {
 
     #[test]
     fn members_are_borrowed_and_the_last_duplicate_wins() {
-        let mut work = Vec::new();
+        let mut work = Scratch::default();
         let d = Document::parse(
             br#"{"a": "x", "b\u0041": 1, "a": "y", "n": null}"#,
             &mut work,
@@ -333,7 +363,7 @@ mod tests {
 
     #[test]
     fn values_read_as_serde_json_reads_them() {
-        let mut work = Vec::new();
+        let mut work = Scratch::default();
         let d = Document::parse(
             br#"{"f": 1.0, "big": 18446744073709551615, "s": "a\"b", "l": [1, "x"], "o": {"k": []}}"#,
             &mut work,
@@ -353,7 +383,7 @@ mod tests {
             .unwrap()
             .is_array());
         assert_eq!(o.get("f").unwrap().describe(), "number 1.0");
-        let mut work = Vec::new();
+        let mut work = Scratch::default();
         assert!(Document::parse(b"[1]", &mut work)
             .unwrap()
             .root()
