@@ -389,12 +389,20 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    // Looked up by a ready-made name: removing by `&str` parses the name on every call.
-    for name in &HOP_BY_HOP {
+    // hyper frames the body itself; a forwarded Transfer-Encoding would be a second framing.
+    remove_any(headers, |name| {
+        HOP_BY_HOP.contains(name) || name == header::TRANSFER_ENCODING
+    });
+}
+
+/// Removes the headers whose name `unwanted` picks. One pass over the names present: removing
+/// each unwanted name in turn is a lookup apiece, most of them for headers not sent, on every
+/// request and response.
+fn remove_any(headers: &mut HeaderMap, unwanted: impl Fn(&HeaderName) -> bool) {
+    let found: Vec<HeaderName> = headers.keys().filter(|n| unwanted(n)).cloned().collect();
+    for name in found {
         headers.remove(name);
     }
-    // hyper frames the body itself; a forwarded Transfer-Encoding would be a second framing.
-    headers.remove(header::TRANSFER_ENCODING);
 }
 
 /// The forwarding headers a consumer may send, which only a proxy may set: the ones we set,
@@ -412,9 +420,7 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// consumer sent. The consumer is the origin of a GP Connect call (its TLS session with its own
 /// client certificate ends here), so a chain it claims is unverifiable and is not passed on.
 fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, host: Option<&HeaderValue>) {
-    for name in &FORWARDING {
-        headers.remove(name);
-    }
+    remove_any(headers, |name| FORWARDING.contains(name));
     // Only a host name or address (with its port) is passed on: anything else in `Host` is
     // not a host, and left out rather than trusted to quoting.
     let host = host.and_then(|h| h.to_str().ok()).filter(|h| is_host(h));
