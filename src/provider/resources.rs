@@ -329,7 +329,6 @@ impl<'e> Reader<'e> {
         };
         let text = |o: &Object<'v>, k: &str| o.get(k).and_then(|v| v.text());
         items
-            .iter()
             .enumerate()
             .filter_map(|(i, item)| match item.object() {
                 Some(o) => {
@@ -378,27 +377,28 @@ impl<'e> Reader<'e> {
                 return fail("JWT claim requesting_practitioner.name is missing; it must be a list of HumanName with family and given".to_owned());
             }
         };
-        let objects: Vec<Option<Object>> = names.iter().map(|n| n.object()).collect();
+        let objects = names.clone().map(Json::object);
         let complete = objects
-            .iter()
+            .clone()
             .flatten()
             .any(|n| n.get("family").and_then(Json::text).is_some() && string_list(n.get("given")));
         if !complete {
             let got = names
-                .first()
+                .clone()
+                .next()
                 .map_or_else(|| "an empty list".to_owned(), |n| n.shown());
             fail(format!("JWT claim requesting_practitioner.name must hold a HumanName with family (a string) and given (a list of strings), got {got}"));
         }
-        for (i, n) in objects.iter().enumerate() {
-            let prefix = n.as_ref().and_then(|n| n.get("prefix"));
+        for (i, n) in objects.clone().enumerate() {
+            let prefix = n.and_then(|n| n.get("prefix"));
             if prefix.is_some_and(|p| !string_list(Some(p))) {
                 fail(format!("JWT claim requesting_practitioner.name[{i}].prefix must be a list of strings (the user's titles)"));
             }
         }
-        for (i, n) in objects.iter().enumerate() {
+        for (i, n) in objects.enumerate() {
             if let Some(n) = n {
                 let path = format_args!("requesting_practitioner.name[{i}]");
-                self.elements(n, &path, ("HumanName", false), findings);
+                self.elements(&n, &path, ("HumanName", false), findings);
             }
         }
     }
@@ -445,7 +445,7 @@ struct Identifier<'v> {
 /// DSTU2, `family`).
 fn string_list(v: Option<Json>) -> bool {
     v.and_then(Json::array)
-        .is_some_and(|a| !a.is_empty() && a.iter().all(|s| s.text().is_some()))
+        .is_some_and(|mut a| a.len() > 0 && a.all(|s| s.text().is_some()))
 }
 
 #[cfg(test)]

@@ -235,18 +235,14 @@ impl<'a> Json<'a> {
     }
 
     /// The items, when the value is an array.
-    pub fn array(self) -> Option<Vec<Json<'a>>> {
+    pub fn array(self) -> Option<Items<'a>> {
         let &Node::Array { len, .. } = self.node() else {
             return None;
         };
-        let mut items = Vec::with_capacity(len);
-        let mut rest = &self.0[1..];
-        for _ in 0..len {
-            let (item, next) = rest.split_at(size(&rest[0]));
-            items.push(Json(item));
-            rest = next;
-        }
-        Some(items)
+        Some(Items {
+            rest: &self.0[1..],
+            left: len,
+        })
     }
 
     /// The value as compact JSON, shortened for a message.
@@ -271,13 +267,9 @@ impl<'a> Json<'a> {
             Node::Static(StaticNode::F64(n)) => {
                 Number::from_f64(n).map_or(Value::Null, Value::Number)
             }
-            Node::Array { .. } => Value::Array(
-                self.array()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(Json::tree)
-                    .collect(),
-            ),
+            Node::Array { .. } => {
+                Value::Array(self.array().into_iter().flatten().map(Json::tree).collect())
+            }
             Node::Object { .. } => Value::Object(
                 self.object()
                     .map(|o| o.iter().map(|(n, v)| (n.to_owned(), v.tree())).collect())
@@ -286,6 +278,31 @@ impl<'a> Json<'a> {
         }
     }
 }
+
+/// An array's items, in the order sent; read from the tape as they are asked for.
+#[derive(Clone, Default)]
+pub struct Items<'a> {
+    /// The nodes from the next item on (and whatever follows the array).
+    rest: &'a [Node<'a>],
+    left: usize,
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Json<'a>;
+
+    fn next(&mut self) -> Option<Json<'a>> {
+        self.left = self.left.checked_sub(1)?;
+        let (item, rest) = self.rest.split_at(size(self.rest.first()?));
+        self.rest = rest;
+        Some(Json(item))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Items<'_> {}
 
 /// A JSON value's type and (shortened) text, for messages.
 pub fn describe(value: &Value) -> String {
