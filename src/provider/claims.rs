@@ -3,6 +3,10 @@
 //! of 0.7 (Access Record HTML, which adds `requested_record` and fixes `aud`). The FHIR
 //! resource claims are `resources`' job.
 
+use std::cell::RefCell;
+
+use foldhash::HashSet;
+
 use super::findings::{Findings, Rule};
 use super::jwt::{shorten, Expected};
 use super::resources;
@@ -89,8 +93,7 @@ pub fn check(payload: &Object, expected: &Expected, findings: &mut Findings) {
     let seconds = |name: &str| claims.get(name).and_then(|v| v.as_i64());
 
     if let Some(iss) = text("iss") {
-        let is_url = url::Url::parse(&iss).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-        if !is_url {
+        if !is_web_url(&iss) {
             findings.fail(Rule::Iss, format!("JWT claim iss must be the consumer system's URL (e.g. https://consumer.example.nhs.uk/), got `{}`", shorten(&iss)));
         }
     }
@@ -138,6 +141,33 @@ pub fn check(payload: &Object, expected: &Expected, findings: &mut Findings) {
             );
         }
     }
+}
+
+/// The most `iss` values a thread remembers as URLs before it starts again.
+const URLS_KEPT: usize = 64;
+
+thread_local! {
+    /// The `iss` values found to be http(s) URLs. A consumer sends the same `iss` on every
+    /// request, and parsing it as a URL was a tenth of the payload's rules; only values that
+    /// passed are kept, so a refusal always comes from the parser.
+    static URLS: RefCell<HashSet<Box<str>>> = RefCell::default();
+}
+
+/// Whether `text` is an http or https URL, as `url` parses it.
+fn is_web_url(text: &str) -> bool {
+    if URLS.with_borrow(|urls| urls.contains(text)) {
+        return true;
+    }
+    let is_url = url::Url::parse(text).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if is_url {
+        URLS.with_borrow_mut(|urls| {
+            if urls.len() >= URLS_KEPT {
+                urls.clear();
+            }
+            urls.insert(text.into());
+        });
+    }
+    is_url
 }
 
 fn present_and_typed(value: Option<Json>, name: &str, kind: Kind, findings: &mut Findings) {
@@ -365,6 +395,22 @@ mod tests {
     fn iss_must_be_a_url() {
         let f = run(&with(json!({"iss": "consumer"})), &expected(None));
         assert_eq!(rules(&f), [Rule::Iss]);
+    }
+
+    #[test]
+    fn a_remembered_iss_vouches_only_for_itself() {
+        let e = expected(None);
+        for _ in 0..2 {
+            assert!(run(&with(json!({"iss": "https://consumer.example/"})), &e).passed());
+            for bad in ["consumer.example/", "ftp://consumer.example/", "https://"] {
+                let f = run(&with(json!({ "iss": bad })), &e);
+                assert_eq!(rules(&f), [Rule::Iss], "{bad}");
+            }
+        }
+        for n in 0..3 * URLS_KEPT {
+            assert!(is_web_url(&format!("https://consumer{n}.example/")));
+        }
+        assert!(URLS.with_borrow(|urls| urls.len()) <= URLS_KEPT);
     }
 
     #[test]
