@@ -207,6 +207,33 @@ async fn dot_segments_and_backslashes_after_the_service_root_are_refused() {
     sim.stop().await;
 }
 
+#[tokio::test]
+async fn a_request_may_carry_99_headers_and_the_100th_is_refused_with_431() {
+    let (sim, _backend) = sim_with_backend().await;
+    // `ssp_head` itself sends six. hyper's parser has room for 100 headers, and refuses a
+    // request that fills it.
+    let extra = |n: usize| {
+        (0..n)
+            .map(|i| format!("x-extra-{i}: {i}\r\n"))
+            .collect::<String>()
+    };
+    let at_limit = raw(
+        &sim,
+        &ssp_head("GET", &format!("{ROOT}/metadata"), METADATA, &extra(93)),
+        b"",
+    )
+    .await;
+    assert_eq!(status_of(&at_limit), 200, "{at_limit}");
+    let over = raw(
+        &sim,
+        &ssp_head("GET", &format!("{ROOT}/metadata"), METADATA, &extra(94)),
+        b"",
+    )
+    .await;
+    assert_eq!(status_of(&over), 431, "{over}");
+    sim.stop().await;
+}
+
 // Finding 6: a backend's 101 reached the consumer bare.
 
 #[tokio::test]
