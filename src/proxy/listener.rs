@@ -55,13 +55,14 @@ pub trait Handler: Send + Sync + 'static {
 #[error("connection closed without a response, as a fault asked")]
 pub struct Hangup;
 
-/// Protections against slow or greedy clients.
+/// Protections against slow or greedy clients. The number of request headers is hyper's own
+/// limit, 100 (431 beyond): hyper reads its default into a ready-made array, where a limit set
+/// explicitly, even the same one, is a list filled anew for every request (about 1,700
+/// instructions a request under callgrind).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Bytes of request line and headers.
     pub max_header_bytes: usize,
-    /// How many request headers a client may send; beyond it hyper answers 431.
-    pub max_headers: usize,
     /// Time to send a request's headers; also how long an idle keep-alive connection stays.
     pub header_timeout: Duration,
     /// How long a client has to finish the TLS handshake before the connection is closed.
@@ -80,7 +81,6 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_header_bytes: 64 * 1024,
-            max_headers: HYPER_MAX_HEADERS,
             header_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             max_connections: 4096,
@@ -100,9 +100,6 @@ const TLS_BUFFER: usize = 16 * 1024;
 /// hyper's and rustls's limits bound what it costs the process. Ample for loopback and LAN
 /// speeds (Linux doubles it for its own bookkeeping).
 const CLIENT_SEND_BUFFER: u32 = 256 * 1024;
-
-/// How many request headers hyper allows when not told otherwise.
-const HYPER_MAX_HEADERS: usize = 100;
 
 /// The most a refusal of one kind is logged: once per interval, with how many there were.
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -138,14 +135,7 @@ pub async fn serve<H: Handler>(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_header_size(limits.max_header_bytes);
-    // hyper's own limit is 100 headers, which it reads into a ready-made array; a limit set
-    // explicitly, even the same one, is a list filled anew for every request (about 1,700
-    // instructions a request under callgrind).
-    if limits.max_headers != HYPER_MAX_HEADERS {
-        http.max_headers(limits.max_headers);
-    }
-    http
+        .max_header_size(limits.max_header_bytes)
         // Bounds both what is read ahead of a request and what waits to be written to a
         // client: hyper's default (~400 KB) per stalled reader added up to a gigabyte. The
         // margin lets a head of `max_header_bytes` arrive with the start of its body.
