@@ -32,8 +32,8 @@ thread_local! {
         RefCell::new(Buffers::with_max_depth(4096, SERDE_JSON_DEPTH));
 }
 
-/// The most a [`Scratch`] buffer keeps between parts, so that one huge token does not hold
-/// its memory for the thread's life.
+/// The most a [`Scratch`] buffer keeps from one part to the next, so that one huge token does
+/// not hold its memory for the thread's life.
 const KEEP: usize = 64 * 1024;
 
 /// What reading a part needs, kept between requests so that reading one allocates nothing:
@@ -53,10 +53,16 @@ pub struct Document<'a> {
 
 impl Drop for Document<'_> {
     fn drop(&mut self) {
-        let tape = std::mem::replace(&mut self.tape, Tape(Vec::new()));
-        if tape.0.capacity() * size_of::<Node>() <= KEEP {
-            *self.home = tape.reset().0;
-        }
+        *self.home = std::mem::replace(&mut self.tape, Tape(Vec::new()))
+            .reset()
+            .0;
+    }
+}
+
+/// Lets go of `buffer`'s memory if it holds more than [`KEEP`] bytes.
+fn trim<T>(buffer: &mut Vec<T>) {
+    if buffer.capacity() * size_of::<T>() > KEEP {
+        *buffer = Vec::new();
     }
 }
 
@@ -72,9 +78,8 @@ impl<'a> Document<'a> {
             json
         };
         let Scratch { work, nodes } = scratch;
-        if work.capacity() > KEEP {
-            *work = Vec::new();
-        }
+        trim(work);
+        trim(nodes);
         work.clear();
         work.reserve(json.len() + simd_json::INPUT_PADDING);
         work.extend_from_slice(json);
@@ -353,6 +358,21 @@ mod tests {
     fn agree(text: &[u8]) {
         let (view, serde) = both(text);
         assert_eq!(view, serde, "on {:?}", String::from_utf8_lossy(text));
+    }
+
+    #[test]
+    fn a_huge_part_does_not_keep_its_buffers_past_the_next() {
+        let huge = format!("[{}1]", "1,".repeat(50_000));
+        let mut scratch = Scratch::default();
+        drop(Document::parse(huge.as_bytes(), &mut scratch).unwrap());
+        assert!(
+            scratch.work.capacity() > KEEP && scratch.nodes.capacity() * size_of::<Node>() > KEEP
+        );
+        let small = Document::parse(b"{}", &mut scratch).unwrap();
+        assert!(small.root().is_object());
+        drop(small);
+        assert!(scratch.work.capacity() <= KEEP);
+        assert!(scratch.nodes.capacity() * size_of::<Node>() <= KEEP);
     }
 
     #[test]
