@@ -435,7 +435,7 @@ fn providers(registry: &Registry) -> Vec<Value> {
                 .map(|e| {
                     let backend = match &e.backend {
                         Backend::Demo => "builtin:demo".to_owned(),
-                        Backend::Http(http) => format!("{}{}", http.origin, http.base_path),
+                        Backend::Http(http) => http.url(),
                     };
                     json!({
                         "service_root": e.service_root.as_str(), "cpa_id": e.cpa_id.as_str(),

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 // foldhash, not std's SipHash: these maps are read on every request.
 use foldhash::HashMap;
+use http::uri::{self, Authority, Scheme};
+use http::{HeaderValue, Uri};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -84,12 +86,24 @@ pub enum Backend {
 /// A provider backend reached over the network.
 #[derive(Debug, Clone)]
 pub struct HttpBackend {
-    /// `scheme://authority`, e.g. `http://127.0.0.1:9000`.
-    pub origin: String,
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// The host and (non-default) port, e.g. `127.0.0.1:9000`.
+    pub authority: Authority,
+    /// The `Host` header for the backend: the authority, written once here rather than by the
+    /// client on every request.
+    pub host: HeaderValue,
     /// The path the service root maps to, without a trailing slash (may be empty).
     pub base_path: String,
     /// The client certificate presented to an HTTPS backend, when routes.toml gives one.
     pub identity: Option<ClientIdentity>,
+}
+
+impl HttpBackend {
+    /// The backend as routes.toml names it (the origin, normalised, and the base path).
+    pub fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.authority, self.base_path)
+    }
 }
 
 /// A client certificate and key for the second TLS leg (`client_cert`, `client_key`), read and
@@ -621,8 +635,28 @@ fn parse_backend(
         }
     };
     let origin = url.origin().ascii_serialization();
+    let parts = origin.parse::<Uri>().map(Uri::into_parts);
+    let Ok(uri::Parts {
+        scheme: Some(scheme),
+        authority: Some(authority),
+        ..
+    }) = parts
+    else {
+        p.at(e.backend.span(), key("backend"), format!("`{text}`: its origin `{origin}` is not a URI the forwarder can use; use \"http://host:port/base\" or \"https://host:port/base\""));
+        return Backend::Demo;
+    };
+    let Ok(host) = HeaderValue::from_str(authority.as_str()) else {
+        p.at(
+            e.backend.span(),
+            key("backend"),
+            format!("`{text}`: its host `{authority}` cannot be a Host header"),
+        );
+        return Backend::Demo;
+    };
     Backend::Http(HttpBackend {
-        origin,
+        scheme,
+        authority,
+        host,
         base_path: url.path().trim_end_matches('/').to_owned(),
         identity,
     })

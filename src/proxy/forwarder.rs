@@ -12,9 +12,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::Frame;
 use http_body_util::BodyExt;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{self, PathAndQuery};
 use http::{Request, Response, StatusCode, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -184,10 +185,44 @@ pub struct Peer {
     pub worker: usize,
     /// The host names of the client certificate it presented, read once per connection.
     pub certificate: Option<Arc<CertificateNames>>,
-    /// `Forwarded`'s `for` and `proto` and the `X-Forwarded-For` value, written once per
-    /// connection rather than per request.
-    forwarded: Arc<str>,
+    /// The forwarding headers, written once per connection rather than per request.
+    hop: Arc<Hop>,
+}
+
+/// The forwarding headers of one consumer connection.
+#[derive(Debug)]
+struct Hop {
+    /// `Forwarded`'s `for` and `proto`.
+    forwarded: String,
     x_forwarded_for: HeaderValue,
+    /// The first `Host` the connection sent and the whole `Forwarded` value for it: a
+    /// connection's requests name one host, as a rule, so it is written once.
+    first: OnceLock<(HeaderValue, Option<HeaderValue>)>,
+}
+
+impl Hop {
+    /// The `Forwarded` value for a request that named `host`.
+    fn forwarded(&self, host: Option<&HeaderValue>) -> Option<HeaderValue> {
+        let Some(host) = host else {
+            return HeaderValue::from_str(&self.forwarded).ok();
+        };
+        let (first, value) = self.first.get_or_init(|| (host.clone(), self.write(host)));
+        if first == host {
+            value.clone()
+        } else {
+            self.write(host)
+        }
+    }
+
+    /// Only a host name or address (with its port) is passed on: anything else in `Host` is
+    /// not a host, and left out rather than trusted to quoting.
+    fn write(&self, host: &HeaderValue) -> Option<HeaderValue> {
+        let value = match host.to_str().ok().filter(|h| is_host(h)) {
+            Some(host) => format!("{};host={}", self.forwarded, rfc7239_value(host)),
+            None => self.forwarded.clone(),
+        };
+        HeaderValue::from_str(&value).ok()
+    }
 }
 
 impl Peer {
@@ -200,16 +235,18 @@ impl Peer {
             ip.to_string()
         };
         let proto = if tls { "https" } else { "http" };
-        let forwarded = format!("for={};proto={proto}", rfc7239_value(&node));
-        let x_forwarded_for = HeaderValue::from_str(&ip.to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        let hop = Hop {
+            forwarded: format!("for={};proto={proto}", rfc7239_value(&node)),
+            x_forwarded_for: HeaderValue::from_str(&ip.to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            first: OnceLock::new(),
+        };
         Self {
             addr,
             tls,
             worker,
             certificate: None,
-            forwarded: forwarded.into(),
-            x_forwarded_for,
+            hop: Arc::new(hop),
         }
     }
 }
@@ -230,14 +267,17 @@ pub async fn forward(
     } else {
         format!("{}{rest}", backend.base_path)
     };
-    let uri: Uri = format!("{}{path}", backend.origin)
-        .parse()
-        .map_err(http::Error::from)?;
-    let ssp_host = parts.headers.get(header::HOST).cloned();
+    // The scheme and authority were parsed when routes.toml was read; only the path is new.
+    let mut uri = uri::Parts::default();
+    uri.scheme = Some(backend.scheme.clone());
+    uri.authority = Some(backend.authority.clone());
+    uri.path_and_query = Some(PathAndQuery::try_from(path).map_err(http::Error::from)?);
+    let ssp_host = parts.headers.remove(header::HOST);
     strip_hop_by_hop(&mut parts.headers);
-    parts.headers.remove(header::HOST);
+    // Set here, the client finds it rather than writing it from the URI on every request.
+    parts.headers.insert(header::HOST, backend.host.clone());
     set_forwarding(&mut parts.headers, peer, ssp_host.as_ref());
-    parts.uri = uri;
+    parts.uri = Uri::from_parts(uri).map_err(http::Error::from)?;
     parts.version = http::Version::HTTP_11;
     let consumer_error = Arc::new(OnceLock::new());
     let body = Watched {
@@ -305,6 +345,13 @@ struct Deadlines<B> {
     inner: B,
     pause: Duration,
     total: Duration,
+    began: Instant,
+    /// Set the first time the body has to wait: most bodies come whole with the head, and
+    /// never arm a timer.
+    timers: Option<Timers>,
+}
+
+struct Timers {
     next_frame: Pin<Box<Sleep>>,
     end: Pin<Box<Sleep>>,
 }
@@ -315,10 +362,14 @@ impl<B> Deadlines<B> {
             inner,
             pause: timeouts.answer,
             total: timeouts.body,
-            next_frame: Box::pin(tokio::time::sleep(timeouts.answer)),
-            end: Box::pin(tokio::time::sleep(timeouts.body)),
+            began: Instant::now(),
+            timers: None,
         }
     }
+}
+
+fn too_long(total: Duration) -> BoxError {
+    format!("the backend's body took longer than {total:?} in all").into()
 }
 
 impl<B> http_body::Body for Deadlines<B>
@@ -333,27 +384,45 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if self.end.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(format!(
-                "the backend's body took longer than {:?} in all",
-                self.total
-            )
-            .into())));
+        let this = &mut *self;
+        let late = match &mut this.timers {
+            Some(timers) => timers.end.as_mut().poll(cx).is_ready(),
+            // A body that never waits can still be read for longer than allowed, by a
+            // consumer that reads it slowly.
+            None => this.began.elapsed() >= this.total,
+        };
+        if late {
+            return Poll::Ready(Some(Err(too_long(this.total))));
         }
-        match Pin::new(&mut self.inner).poll_frame(cx) {
+        match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                let next = tokio::time::Instant::now() + self.pause;
-                self.next_frame.as_mut().reset(next);
+                if let Some(timers) = &mut this.timers {
+                    timers
+                        .next_frame
+                        .as_mut()
+                        .reset(Instant::now() + this.pause);
+                }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => match self.next_frame.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(format!(
-                    "the backend sent nothing for {:?} in the middle of its body",
-                    self.pause
-                )
-                .into()))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let (pause, end) = (this.pause, this.began + this.total);
+                let timers = this.timers.get_or_insert_with(|| Timers {
+                    next_frame: Box::pin(tokio::time::sleep(pause)),
+                    end: Box::pin(tokio::time::sleep_until(end)),
+                });
+                // Polled once now so that it wakes the body when it ends.
+                if timers.end.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(too_long(this.total))));
+                }
+                match timers.next_frame.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                        "the backend sent nothing for {:?} in the middle of its body",
+                        this.pause
+                    )
+                    .into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
@@ -421,19 +490,10 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// client certificate ends here), so a chain it claims is unverifiable and is not passed on.
 fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, host: Option<&HeaderValue>) {
     remove_any(headers, |name| FORWARDING.contains(name));
-    // Only a host name or address (with its port) is passed on: anything else in `Host` is
-    // not a host, and left out rather than trusted to quoting.
-    let host = host.and_then(|h| h.to_str().ok()).filter(|h| is_host(h));
-    let forwarded = match host {
-        Some(host) => {
-            HeaderValue::from_str(&format!("{};host={}", peer.forwarded, rfc7239_value(host)))
-        }
-        None => HeaderValue::from_str(&peer.forwarded),
-    };
-    if let Ok(value) = forwarded {
+    if let Some(value) = peer.hop.forwarded(host) {
         headers.insert(header::FORWARDED, value);
     }
-    headers.insert(X_FORWARDED_FOR, peer.x_forwarded_for.clone());
+    headers.insert(X_FORWARDED_FOR, peer.hop.x_forwarded_for.clone());
 }
 
 /// A `Forwarded` parameter value (RFC 7239 section 4): a token as it is, anything else a
@@ -504,6 +564,16 @@ mod tests {
             "for=\"[::1]\";proto=https;host=\"localhost:8443\""
         );
         assert!(h.get("x-forwarded-host").is_none());
+        // The connection's first host is written once; any other is written for its request.
+        for host in ["other:1", "localhost:8443"] {
+            set_forwarding(&mut h, &peer, Some(&HeaderValue::from_static(host)));
+            assert_eq!(
+                h["forwarded"],
+                format!("for=\"[::1]\";proto=https;host=\"{host}\"")
+            );
+        }
+        set_forwarding(&mut h, &peer, None);
+        assert_eq!(h["forwarded"], "for=\"[::1]\";proto=https");
         let mut h = HeaderMap::new();
         let peer = Peer::new("127.0.0.1:5000".parse().unwrap(), false, 0);
         set_forwarding(
