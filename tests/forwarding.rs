@@ -137,6 +137,31 @@ async fn backend_connections_are_kept_alive_and_reused() {
     sim.stop().await;
 }
 
+/// A backend's idle timeout ends a kept-alive connection without a word: the next request
+/// goes on another connection, not to a 502.
+#[tokio::test]
+async fn a_backend_closing_each_connection_unannounced_still_answers_every_request() {
+    let url = scripted_backend(|mut stream| async move {
+        read_head(&mut stream).await;
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/fhir+json\r\ncontent-length: 2\r\n\r\n{}";
+        let _ = stream.write_all(answer).await;
+        // No `Connection: close`: the stream is dropped, and the connection just ends.
+    })
+    .await;
+    let sim = Sim::start(&routes(&url)).await;
+    let client = sim.client();
+    for i in 0..10 {
+        let reply = client.send(Call::metadata()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "request {i}: {}",
+            reply.header("ssp-sim-diagnostics")
+        );
+    }
+    sim.stop().await;
+}
+
 #[tokio::test]
 async fn responses_stream_chunk_by_chunk_without_waiting_for_the_end() {
     let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();

@@ -4,6 +4,7 @@
 //! Everything is validated here, once; the checks trust these types.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,12 +87,10 @@ pub enum Backend {
 /// A provider backend reached over the network.
 #[derive(Debug, Clone)]
 pub struct HttpBackend {
-    /// `http` or `https`.
-    pub scheme: Scheme,
-    /// The host and (non-default) port, e.g. `127.0.0.1:9000`.
-    pub authority: Authority,
-    /// The `Host` header for the backend: the authority, written once here rather than by the
-    /// client on every request.
+    /// Where its connections go.
+    pub origin: Origin,
+    /// The `Host` header for the backend: its authority, written once here rather than on
+    /// every request.
     pub host: HeaderValue,
     /// The path the service root maps to, without a trailing slash (may be empty).
     pub base_path: String,
@@ -102,7 +101,23 @@ pub struct HttpBackend {
 impl HttpBackend {
     /// The backend as routes.toml names it (the origin, normalised, and the base path).
     pub fn url(&self) -> String {
-        format!("{}://{}{}", self.scheme, self.authority, self.base_path)
+        format!("{}{}", self.origin, self.base_path)
+    }
+}
+
+/// A backend's scheme and authority (`http://127.0.0.1:9000`), parsed once: what a pooled
+/// connection is to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// The host and (non-default) port.
+    pub authority: Authority,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.authority)
     }
 }
 
@@ -654,8 +669,7 @@ fn parse_backend(
         return Backend::Demo;
     };
     Backend::Http(HttpBackend {
-        scheme,
-        authority,
+        origin: Origin { scheme, authority },
         host,
         base_path: url.path().trim_end_matches('/').to_owned(),
         identity,

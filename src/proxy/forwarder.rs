@@ -15,24 +15,19 @@ use http_body_util::BodyExt;
 use tokio::time::{Instant, Sleep};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::uri::{self, PathAndQuery};
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use rustls::RootCertStore;
 
 use crate::config::pem::load_roots;
 use crate::config::problems::ConfigError;
 use crate::config::rejection::{ids, Placeholder, Rejection};
 use crate::config::routes::{HttpBackend, Registry};
+use crate::proxy::client::{Client, ClientError};
 use crate::proxy::tls;
 use crate::spine::certificate::CertificateNames;
 use crate::wire::body::{self, Body, BoxError, RequestBody};
-
-/// A pooled HTTP/HTTPS client; cheap to clone (the pool is shared).
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
 /// Why a request could not be forwarded: a backend that does not answer in time gets 504
 /// `gateway-timeout`, its other failures 502 `error-communicating`, a consumer's own
@@ -44,7 +39,7 @@ pub enum ForwardError {
     Timeout(Duration),
     /// Connecting, the TLS handshake, or the exchange with the backend failed.
     #[error("{0}")]
-    Backend(#[from] hyper_util::client::legacy::Error),
+    Backend(#[from] ClientError),
     /// The request to the backend could not be built from the consumer's.
     #[error("cannot build the backend request: {0}")]
     Request(#[from] http::Error),
@@ -94,7 +89,7 @@ pub struct Timeouts {
 #[derive(Debug, Clone)]
 pub struct Clients {
     roots: RootCertStore,
-    shared: Vec<HttpClient>,
+    shared: Vec<Client>,
 }
 
 impl Clients {
@@ -126,7 +121,7 @@ impl Clients {
 }
 
 /// `count` clients (at least one) with their own connection pools, over one TLS config.
-fn copies(config: &rustls::ClientConfig, count: usize) -> Vec<HttpClient> {
+fn copies(config: &rustls::ClientConfig, count: usize) -> Vec<Client> {
     (0..count.max(1)).map(|_| build(config.clone())).collect()
 }
 
@@ -134,14 +129,14 @@ fn copies(config: &rustls::ClientConfig, count: usize) -> Vec<HttpClient> {
 #[derive(Debug, Clone)]
 pub struct Pool {
     /// One per worker.
-    shared: Vec<HttpClient>,
+    shared: Vec<Client>,
     /// Indexed by `ClientIdentity::index`, then by worker.
-    identified: Vec<Vec<HttpClient>>,
+    identified: Vec<Vec<Client>>,
 }
 
 impl Pool {
     /// The client for `backend` on worker `worker`: its identity's, else the shared one.
-    pub fn client(&self, backend: &HttpBackend, worker: usize) -> &HttpClient {
+    pub fn client(&self, backend: &HttpBackend, worker: usize) -> &Client {
         let clients = backend
             .identity
             .as_ref()
@@ -151,11 +146,7 @@ impl Pool {
     }
 }
 
-/// The most of a backend's response read ahead of the consumer, per connection; a backend's
-/// response head must fit in it.
-const BACKEND_READ_BUFFER: usize = 16 * 1024;
-
-fn build(config: rustls::ClientConfig) -> HttpClient {
+fn build(config: rustls::ClientConfig) -> Client {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -165,13 +156,7 @@ fn build(config: rustls::ClientConfig) -> HttpClient {
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(256)
-        // A consumer that stops reading stops us reading the backend: what waits meanwhile
-        // is this buffer, so it is kept small (hyper's default is ~400 KB per connection).
-        .http1_max_buf_size(BACKEND_READ_BUFFER)
-        .build(https)
+    Client::new(https)
 }
 
 /// How the consumer reached ssp-sim: for the forwarding headers, HSTS and check 5b.
@@ -254,7 +239,7 @@ impl Peer {
 /// Sends the request to the backend: the service root replaced by the backend's base, the rest
 /// of the path and the query byte for byte, hop-by-hop headers dropped, forwarding headers set.
 pub async fn forward(
-    client: &HttpClient,
+    client: &Client,
     backend: &HttpBackend,
     request: Request<RequestBody>,
     rest: &str,
@@ -267,17 +252,14 @@ pub async fn forward(
     } else {
         format!("{}{rest}", backend.base_path)
     };
-    // The scheme and authority were parsed when routes.toml was read; only the path is new.
-    let mut uri = uri::Parts::default();
-    uri.scheme = Some(backend.scheme.clone());
-    uri.authority = Some(backend.authority.clone());
-    uri.path_and_query = Some(PathAndQuery::try_from(path).map_err(http::Error::from)?);
+    // Origin form, as HTTP/1.1 sends it: the client is told the origin beside it.
+    let uri = Uri::from(PathAndQuery::try_from(path).map_err(http::Error::from)?);
     let ssp_host = parts.headers.remove(header::HOST);
     strip_hop_by_hop(&mut parts.headers);
     // Set here, the client finds it rather than writing it from the URI on every request.
     parts.headers.insert(header::HOST, backend.host.clone());
     set_forwarding(&mut parts.headers, peer, ssp_host.as_ref());
-    parts.uri = Uri::from_parts(uri).map_err(http::Error::from)?;
+    parts.uri = uri;
     parts.version = http::Version::HTTP_11;
     let consumer_error = Arc::new(OnceLock::new());
     let body = Watched {
@@ -287,7 +269,7 @@ pub async fn forward(
     .boxed_unsync();
     let upstream = Request::from_parts(parts, body);
 
-    let response = tokio::time::timeout(timeouts.answer, client.request(upstream))
+    let response = tokio::time::timeout(timeouts.answer, client.request(&backend.origin, upstream))
         .await
         .map_err(|_| ForwardError::Timeout(timeouts.answer))?
         .map_err(|e| match consumer_error.get() {

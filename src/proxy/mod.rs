@@ -1,7 +1,8 @@
 //! The data plane: accept a connection (`listener`, `tls`), run one request through its
-//! phases (`gateway`, recording each on its `trail`), and send it on (`forwarder`); the mock
+//! phases (`gateway`, recording each on its `trail`), and send it on (`forwarder`, over the pooled connections of `client`); the mock
 //! SDS lookups (`directory`) are served on the same listener.
 
+pub mod client;
 pub mod context;
 pub mod directory;
 pub mod forwarder;

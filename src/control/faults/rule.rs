@@ -14,9 +14,11 @@ use crate::config::interactions::Interactions;
 use crate::config::problems::Problems;
 use crate::config::rejection::ids;
 
-/// What a real connection refused by a backend puts in `ssp-sim-diagnostics` (hyper's text
-/// for a connect error), so an injected `error-communicating` cannot be told apart from it.
-pub const CONNECT_FAILURE: &str = "client error (Connect)";
+/// What a real connection refused by a backend puts in `ssp-sim-diagnostics` (on Linux, whose
+/// text for the refusal this is), so an injected `error-communicating` cannot be told apart
+/// from it.
+pub const CONNECT_FAILURE: &str =
+    "cannot connect to the backend: tcp connect error: Connection refused (os error 111)";
 
 /// The SSP errors that arise where the SSP calls the provider, not in its own checks: a fault
 /// answering with one acts at [`Stage::Backend`].
