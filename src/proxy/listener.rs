@@ -239,8 +239,7 @@ pub async fn serve<H: Handler>(
                         .1
                         .peer_certificates()
                         .and_then(|chain| chain.first())
-                        .and_then(|leaf| CertificateNames::from_der(leaf))
-                        .map(Arc::new);
+                        .and_then(|leaf| CertificateNames::of_client(leaf));
                     let service = service_fn(|req| handler.clone().handle(req, peer.clone()));
                     watcher
                         .watch(http.serve_connection(TokioIo::new(stream), service))

@@ -3,6 +3,10 @@
 //! against the FQDN registered against the ASID"*). Only consumers whose routes.toml entry
 //! gives an `fqdn` are bound; the others pass, as before.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
 use x509_cert::der::asn1::{Ia5StringRef, PrintableStringRef, Utf8StringRef};
 use x509_cert::der::{oid::db::rfc4519::CN, Decode};
 use x509_cert::ext::pkix::name::GeneralName;
@@ -21,7 +25,31 @@ pub struct CertificateNames {
     pub common_name: Option<String>,
 }
 
+/// How many distinct client certificates each thread keeps the names of: consumers reconnect
+/// with the same few, and reading one takes more instructions than all the rest of a request.
+const REMEMBERED: usize = 16;
+
+thread_local! {
+    /// The certificates whose names this thread read last, most recent first.
+    static READ: RefCell<VecDeque<(Box<[u8]>, Arc<CertificateNames>)>> =
+        const { RefCell::new(VecDeque::new()) };
+}
+
 impl CertificateNames {
+    /// The names in a connection's client certificate, read once per distinct certificate
+    /// (per thread, for the last [`REMEMBERED`]); `None` if it does not parse.
+    pub fn of_client(der: &[u8]) -> Option<Arc<Self>> {
+        READ.with_borrow_mut(|read| {
+            if let Some((_, names)) = read.iter().find(|(seen, _)| **seen == *der) {
+                return Some(names.clone());
+            }
+            let names = Arc::new(Self::from_der(der)?);
+            read.truncate(REMEMBERED - 1);
+            read.push_front((der.into(), names.clone()));
+            Some(names)
+        })
+    }
+
     /// The names in a DER certificate; `None` if it does not parse (the handshake already
     /// verified it, so that does not happen with a certificate that chains to `ca.pem`).
     pub fn from_der(der: &[u8]) -> Option<Self> {
@@ -104,4 +132,35 @@ pub fn check(consumer: &Consumer, presented: Option<&CertificateNames>) -> Resul
     Err(Rejection::new(ids::SENDER_NOT_AUTHORISED)
         .with(Placeholder::FromAsid, consumer.asid.as_str())
         .with(Placeholder::Diagnostics, reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certificate(host: &str) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let params = rcgen::CertificateParams::new(vec![host.to_owned()]).unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn a_client_certificate_is_read_once_while_it_is_among_the_last_remembered() {
+        let first = certificate("first.example.nhs.uk");
+        let names = CertificateNames::of_client(&first).unwrap();
+        assert_eq!(names.dns, ["first.example.nhs.uk"]);
+        assert!(Arc::ptr_eq(
+            &names,
+            &CertificateNames::of_client(&first).unwrap()
+        ));
+        for i in 0..REMEMBERED {
+            let other = certificate(&format!("host{i}.example.nhs.uk"));
+            let read = CertificateNames::of_client(&other).unwrap();
+            assert_eq!(read.dns, [format!("host{i}.example.nhs.uk")]);
+        }
+        let again = CertificateNames::of_client(&first).unwrap();
+        assert!(!Arc::ptr_eq(&names, &again), "read again once forgotten");
+        assert_eq!(*again, *names);
+        assert!(CertificateNames::of_client(b"not DER").is_none());
+    }
 }
