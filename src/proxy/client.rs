@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::future::poll_fn;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
 use std::time::Duration;
 
 use foldhash::HashMap;
@@ -65,7 +65,43 @@ impl ClientError {
 #[derive(Clone)]
 pub struct Client {
     connector: HttpsConnector<HttpConnector>,
-    idle: Arc<Mutex<HashMap<Origin, Vec<Idle>>>>,
+    pool: Arc<Pool>,
+}
+
+/// The connections of one [`Client`], by origin.
+struct Pool {
+    /// How long a connection may sit unused ([`IDLE`]).
+    idle: Duration,
+    lists: Mutex<HashMap<Origin, Vec<Idle>>>,
+    /// Starts the task that closes connections left idle when no request comes to do it: once,
+    /// with the first connection, on the runtime that opened it.
+    sweeper: Once,
+}
+
+impl Pool {
+    fn lists(&self) -> MutexGuard<'_, HashMap<Origin, Vec<Idle>>> {
+        // Nothing panics while the lock is held, and the lists are valid between any two steps.
+        self.lists.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Every half of the idle time, closes the connections of `pool` that have sat unused for
+/// longer, until the pool is dropped (replaced on a routes reload).
+async fn sweep(pool: Weak<Pool>, idle: Duration) {
+    let mut every = tokio::time::interval(idle / 2);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let mut lists = pool.lists();
+        for list in lists.values_mut() {
+            list.retain(|c| !c.stale(now, pool.idle));
+        }
+        lists.retain(|_, list| !list.is_empty());
+    }
 }
 
 impl fmt::Debug for Client {
@@ -81,17 +117,26 @@ struct Idle {
 }
 
 impl Idle {
-    fn stale(&self, now: Instant) -> bool {
-        self.sender.is_closed() || now.duration_since(self.since) > IDLE
+    fn stale(&self, now: Instant, idle: Duration) -> bool {
+        self.sender.is_closed() || now.duration_since(self.since) > idle
     }
 }
 
 impl Client {
     /// A client that connects over `connector` (plain TCP, or TLS with its configuration).
     pub fn new(connector: HttpsConnector<HttpConnector>) -> Self {
+        Self::with_idle(connector, IDLE)
+    }
+
+    fn with_idle(connector: HttpsConnector<HttpConnector>, idle: Duration) -> Self {
+        let pool = Pool {
+            idle,
+            lists: Mutex::default(),
+            sweeper: Once::new(),
+        };
         Self {
             connector,
-            idle: Arc::default(),
+            pool: Arc::new(pool),
         }
     }
 
@@ -124,13 +169,13 @@ impl Client {
     /// The most recently used connection to `origin` that wants a request, dropping the closed
     /// and expired ones found on the way; busy ones stay.
     fn checkout(&self, origin: &Origin) -> Option<SendRequest<RequestBody>> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = idle.get_mut(origin)?;
+        let mut lists = self.pool.lists();
+        let list = lists.get_mut(origin)?;
         let now = Instant::now();
         let mut at = list.len();
         while at > 0 {
             at -= 1;
-            if list[at].stale(now) {
+            if list[at].stale(now, self.pool.idle) {
                 list.remove(at);
             } else if list[at].sender.is_ready() {
                 return Some(list.remove(at).sender);
@@ -141,18 +186,19 @@ impl Client {
 
     /// Puts a connection (with its request on it) back on `origin`'s list. The least recently
     /// used one goes when it has expired or the list is full, so that connections left over
-    /// from a burst are closed as requests go on.
+    /// from a burst are closed as requests go on (and by the sweep when none do).
     fn checkin(&self, origin: &Origin, sender: SendRequest<RequestBody>) {
         let now = Instant::now();
         let entry = Idle { sender, since: now };
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(list) = idle.get_mut(origin) {
-            if list.first().is_some_and(|oldest| oldest.stale(now)) || list.len() >= MAX_IDLE {
+        let mut lists = self.pool.lists();
+        if let Some(list) = lists.get_mut(origin) {
+            let full = list.len() >= MAX_IDLE;
+            if full || list.first().is_some_and(|c| c.stale(now, self.pool.idle)) {
                 list.remove(0);
             }
             list.push(entry);
         } else {
-            idle.insert(origin.clone(), vec![entry]);
+            lists.insert(origin.clone(), vec![entry]);
         }
     }
 
@@ -180,6 +226,93 @@ impl Client {
                 tracing::debug!(error = %e, "backend connection ended");
             }
         });
+        self.pool.sweeper.call_once(|| {
+            tokio::spawn(sweep(Arc::downgrade(&self.pool), self.pool.idle));
+        });
         Ok(sender)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http::uri::Scheme;
+    use http_body_util::{BodyExt, Empty, Full};
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// A backend on loopback that answers `{}` and says when a connection of it has closed.
+    async fn backend() -> (Origin, mpsc::UnboundedReceiver<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = Origin {
+            scheme: Scheme::HTTP,
+            authority: listener.local_addr().unwrap().to_string().parse().unwrap(),
+        };
+        let (closed, ends) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let closed = closed.clone();
+                tokio::spawn(async move {
+                    let answer = service_fn(|_| async {
+                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(
+                            b"{}",
+                        ))))
+                    });
+                    let served = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), answer)
+                        .await;
+                    drop(served);
+                    let _ = closed.send(());
+                });
+            }
+        });
+        (origin, ends)
+    }
+
+    fn plain() -> HttpsConnector<HttpConnector> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(
+                rustls::ClientConfig::builder_with_provider(crate::proxy::tls::provider())
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            )
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http)
+    }
+
+    async fn get(client: &Client, origin: &Origin) {
+        let request = Request::get("/")
+            .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
+            .unwrap();
+        let response = client.request(origin, request).await.unwrap();
+        assert_eq!(
+            response.into_body().collect().await.unwrap().to_bytes(),
+            "{}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_reused_and_closed_once_idle_with_no_request_to_notice() {
+        let (origin, mut ends) = backend().await;
+        let client = Client::with_idle(plain(), Duration::from_millis(300));
+        get(&client, &origin).await;
+        get(&client, &origin).await;
+        let kept = tokio::time::timeout(Duration::from_millis(100), ends.recv()).await;
+        assert!(kept.is_err(), "closed while inside its idle time");
+        let closed = tokio::time::timeout(Duration::from_secs(3), ends.recv()).await;
+        assert_eq!(closed, Ok(Some(())), "still open after its idle time");
+        assert!(client.pool.lists().is_empty());
+        get(&client, &origin).await;
     }
 }
