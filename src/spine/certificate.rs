@@ -29,10 +29,12 @@ pub struct CertificateNames {
 /// with the same few, and reading one takes more instructions than all the rest of a request.
 const REMEMBERED: usize = 16;
 
+/// Certificates (as DER) and the names read from them, most recently read first.
+type Read = VecDeque<(Box<[u8]>, Arc<CertificateNames>)>;
+
 thread_local! {
-    /// The certificates whose names this thread read last, most recent first.
-    static READ: RefCell<VecDeque<(Box<[u8]>, Arc<CertificateNames>)>> =
-        const { RefCell::new(VecDeque::new()) };
+    /// The certificates whose names this thread read last.
+    static READ: RefCell<Read> = const { RefCell::new(VecDeque::new()) };
 }
 
 impl CertificateNames {
