@@ -4,8 +4,8 @@
 //! (hyper-util's pooled client did the same with a SipHash of every request's origin, a task
 //! per response to hand its connection back, and a `Host` written from the URI each time:
 //! under callgrind, about 6,000 instructions of each forwarded request. Here a connection goes
-//! back on its origin's list as soon as the request is on it, and is taken again once hyper
-//! says it wants the next one.)
+//! back on its origin's list with its response's head, and is taken again once hyper says it
+//! wants the next request.)
 
 use std::fmt;
 use std::future::poll_fn;
@@ -113,6 +113,7 @@ impl fmt::Debug for Client {
 /// A connection in the pool: waiting for its next request, or still busy with its last.
 struct Idle {
     sender: SendRequest<RequestBody>,
+    /// When its last response began.
     since: Instant,
 }
 
@@ -148,12 +149,13 @@ impl Client {
         mut request: Request<RequestBody>,
     ) -> Result<Response<Incoming>, ClientError> {
         while let Some(mut pooled) = self.checkout(origin) {
-            let sent = pooled.try_send_request(request);
-            self.checkin(origin, pooled);
-            match sent.await {
-                Ok(response) => return Ok(response),
+            match pooled.try_send_request(request).await {
+                Ok(response) => {
+                    self.checkin(origin, pooled);
+                    return Ok(response);
+                }
                 // The backend closed the connection before the request went: it is sent again,
-                // on the next connection.
+                // on the next connection, and this one is let go.
                 Err(mut failed) => match failed.take_message() {
                     Some(unsent) => request = unsent,
                     None => return Err(failed.into_error().into()),
@@ -161,9 +163,9 @@ impl Client {
             }
         }
         let mut fresh = self.connect(origin).await?;
-        let sent = fresh.send_request(request);
+        let response = fresh.send_request(request).await?;
         self.checkin(origin, fresh);
-        Ok(sent.await?)
+        Ok(response)
     }
 
     /// The most recently used connection to `origin` that wants a request, dropping the closed
@@ -184,7 +186,7 @@ impl Client {
         None
     }
 
-    /// Puts a connection (with its request on it) back on `origin`'s list. The least recently
+    /// Puts a connection (its response's body maybe still coming) back on `origin`'s list. The least recently
     /// used one goes when it has expired or the list is full, so that connections left over
     /// from a burst are closed as requests go on (and by the sweep when none do).
     fn checkin(&self, origin: &Origin, sender: SendRequest<RequestBody>) {
