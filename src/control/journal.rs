@@ -32,7 +32,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
-use crate::control::trail::Trail;
+use crate::control::trail::{CheckRecord, Trail};
 use crate::wire::echo;
 use crate::wire::headers::{FROM, INTERACTION_ID, TO, TRACE_ID};
 
@@ -86,34 +86,74 @@ impl Head {
     }
 }
 
-/// A `Head` copied out of the request, as text.
+/// A `Head` copied out of the request, as text, in one allocation: the journal holds a
+/// thousand of these, and what they take from the caches is most of what recording costs.
 #[derive(Debug)]
 struct Seen {
     method: Method,
-    target_url: Box<str>,
-    trace_id: Option<Box<str>>,
-    from: Option<Box<str>>,
-    to: Option<Box<str>>,
-    interaction: Option<Box<str>>,
+    /// The target URL, then each header that was sent, one after another.
+    text: Box<str>,
+    /// Where the target URL ends in `text`.
+    target_url: u32,
+    /// Where `Ssp-TraceID`, `Ssp-From`, `Ssp-To` and `Ssp-InteractionID` are in `text`.
+    headers: [Option<(u32, u32)>; 4],
+}
+
+impl Seen {
+    fn target_url(&self) -> &str {
+        &self.text[..self.target_url as usize]
+    }
+
+    /// Header `at` of [`Seen::headers`], when it was sent.
+    fn header(&self, at: usize) -> Option<&str> {
+        self.headers[at].map(|(start, end)| &self.text[start as usize..end as usize])
+    }
+
+    fn trace_id(&self) -> Option<&str> {
+        self.header(0)
+    }
 }
 
 impl From<&Head> for Seen {
     /// Copies what arrived under the data-handling rule (README, "Personal data"): bounded,
     /// without control characters, NHS numbers masked.
     fn from(head: &Head) -> Self {
-        let copy = |v: &Option<HeaderValue>| {
-            v.as_ref()
-                .map(|v| Box::from(echo::redact(&text(v), echo::SHORT)))
-        };
+        let sent = [&head.trace_id, &head.from, &head.to, &head.interaction];
+        let target_url = head.target_url();
+        let room = target_url.len()
+            + sent
+                .iter()
+                .copied()
+                .flatten()
+                .map(HeaderValue::len)
+                .sum::<usize>();
+        let mut kept = String::with_capacity(room);
+        echo::redact_into(&mut kept, target_url, echo::LONG);
+        // Both bounds are under 2^32: the target URL is cut at 2,048 characters.
+        let end = |kept: &String| u32::try_from(kept.len()).unwrap_or(u32::MAX);
+        let target_url = end(&kept);
+        let headers = sent.map(|value| {
+            value.as_ref().map(|v| {
+                let start = end(&kept);
+                echo::redact_into(&mut kept, &text(v), echo::SHORT);
+                (start, end(&kept))
+            })
+        });
         Self {
             method: head.method.clone(),
-            target_url: echo::redact(head.target_url(), echo::LONG).into(),
-            trace_id: copy(&head.trace_id),
-            from: copy(&head.from),
-            to: copy(&head.to),
-            interaction: copy(&head.interaction),
+            text: kept.into_boxed_str(),
+            target_url,
+            headers,
         }
     }
+}
+
+/// `checks` moved into a new allocation of exactly their size (a shrinking `realloc` may keep
+/// the whole block).
+fn exact(mut checks: Vec<CheckRecord>) -> Box<[CheckRecord]> {
+    let mut kept = Vec::with_capacity(checks.len());
+    kept.append(&mut checks);
+    kept.into_boxed_slice()
 }
 
 /// How many entries a live subscriber may fall behind before it skips the oldest.
@@ -245,7 +285,9 @@ pub struct Record {
     replica: Option<Arc<str>>,
     received: SystemTime,
     seen: Seen,
-    trail: Trail,
+    /// The trail's checks, in an allocation of their own size: the trail is made with room for
+    /// every phase there is, and the journal holds a thousand of them.
+    checks: Box<[CheckRecord]>,
     status: Option<StatusCode>,
     error: Option<Cow<'static, str>>,
     duration: Duration,
@@ -357,7 +399,7 @@ impl Journal {
             replica: sink.map(|s| Arc::clone(s.replica())),
             received: entry.received,
             seen: Seen::from(&entry.head),
-            trail: entry.trail,
+            checks: exact(entry.trail.checks),
             status: entry.status,
             error: entry.error,
             duration: entry.duration,
@@ -457,7 +499,7 @@ impl Journal {
                 filter
                     .trace_id
                     .as_deref()
-                    .is_none_or(|t| e.seen.trace_id.as_deref() == Some(t))
+                    .is_none_or(|t| e.seen.trace_id() == Some(t))
             })
             .take(filter.limit.unwrap_or(usize::MAX))
             .cloned()
@@ -524,15 +566,15 @@ impl Serialize for Shown<'_> {
             map.serialize_entry("replica", &**replica)?;
         }
         map.serialize_entry("received_at", &rfc3339(this.received))?;
-        map.serialize_entry("trace_id", &seen.trace_id)?;
+        map.serialize_entry("trace_id", &seen.trace_id())?;
         map.serialize_entry("method", seen.method.as_str())?;
-        map.serialize_entry("target_url", &seen.target_url)?;
-        map.serialize_entry("from_asid", &seen.from)?;
-        map.serialize_entry("to_asid", &seen.to)?;
-        map.serialize_entry("interaction", &seen.interaction)?;
+        map.serialize_entry("target_url", seen.target_url())?;
+        map.serialize_entry("from_asid", &seen.header(1))?;
+        map.serialize_entry("to_asid", &seen.header(2))?;
+        map.serialize_entry("interaction", &seen.header(3))?;
         map.serialize_entry("status", &this.status.map(|s| s.as_u16()))?;
         map.serialize_entry("error", &this.error)?;
-        map.serialize_entry("checks", &this.trail.checks)?;
+        map.serialize_entry("checks", &this.checks)?;
         map.serialize_entry("duration_ms", &(this.duration.as_secs_f64() * 1000.0))?;
         if let Some(details) = &this.details {
             map.serialize_entry("details", details)?;

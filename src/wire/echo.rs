@@ -45,6 +45,11 @@ pub fn redact(text: &str, max: usize) -> String {
     clean(&mask_nhs_numbers(text), max).into_owned()
 }
 
+/// [`redact`], written onto the end of `out`.
+pub fn redact_into(out: &mut String, text: &str, max: usize) {
+    out.push_str(&clean(&mask_nhs_numbers(text), max));
+}
+
 /// Whether `bytes` hold a run of ten or more ASCII digits. Any ten bytes in a row include one
 /// at a multiple of ten, so only those are looked at until one is a digit: a tenth of the
 /// bytes of most text, which runs on every request (the journal, the trail, the log).
