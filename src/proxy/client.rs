@@ -65,11 +65,11 @@ impl ClientError {
 #[derive(Clone)]
 pub struct Client {
     connector: HttpsConnector<HttpConnector>,
-    pool: Arc<Pool>,
+    pool: Arc<Shared>,
 }
 
-/// The connections of one [`Client`], by origin.
-struct Pool {
+/// The connections of one [`Client`] and its clones, by origin.
+struct Shared {
     /// How long a connection may sit unused ([`IDLE`]).
     idle: Duration,
     lists: Mutex<HashMap<Origin, Vec<Idle>>>,
@@ -78,7 +78,7 @@ struct Pool {
     sweeper: Once,
 }
 
-impl Pool {
+impl Shared {
     fn lists(&self) -> MutexGuard<'_, HashMap<Origin, Vec<Idle>>> {
         // Nothing panics while the lock is held, and the lists are valid between any two steps.
         self.lists.lock().unwrap_or_else(PoisonError::into_inner)
@@ -87,7 +87,7 @@ impl Pool {
 
 /// Every half of the idle time, closes the connections of `pool` that have sat unused for
 /// longer, until the pool is dropped (replaced on a routes reload).
-async fn sweep(pool: Weak<Pool>, idle: Duration) {
+async fn sweep(pool: Weak<Shared>, idle: Duration) {
     let mut every = tokio::time::interval(idle / 2);
     every.tick().await;
     loop {
@@ -124,13 +124,22 @@ impl Idle {
 }
 
 impl Client {
-    /// A client that connects over `connector` (plain TCP, or TLS with its configuration).
-    pub fn new(connector: HttpsConnector<HttpConnector>) -> Self {
-        Self::with_idle(connector, IDLE)
+    /// A client for `http` and `https` backends, speaking TLS with `config`.
+    pub fn new(config: rustls::ClientConfig) -> Self {
+        Self::with_idle(config, IDLE)
     }
 
-    fn with_idle(connector: HttpsConnector<HttpConnector>, idle: Duration) -> Self {
-        let pool = Pool {
+    fn with_idle(config: rustls::ClientConfig, idle: Duration) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let pool = Shared {
             idle,
             lists: Mutex::default(),
             sweeper: Once::new(),
@@ -238,6 +247,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use bytes::Bytes;
     use http::uri::Scheme;
@@ -249,16 +259,20 @@ mod tests {
 
     use super::*;
 
-    /// A backend on loopback that answers `{}` and says when a connection of it has closed.
-    async fn backend() -> (Origin, mpsc::UnboundedReceiver<()>) {
+    /// A backend on loopback that answers `{}`, counts the connections it accepts and says
+    /// when one of them has closed.
+    async fn backend() -> (Origin, Arc<AtomicUsize>, mpsc::UnboundedReceiver<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin = Origin {
             scheme: Scheme::HTTP,
             authority: listener.local_addr().unwrap().to_string().parse().unwrap(),
         };
         let (closed, ends) = mpsc::unbounded_channel();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::Relaxed);
                 let closed = closed.clone();
                 tokio::spawn(async move {
                     let answer = service_fn(|_| async {
@@ -274,23 +288,11 @@ mod tests {
                 });
             }
         });
-        (origin, ends)
+        (origin, accepted, ends)
     }
 
-    fn plain() -> HttpsConnector<HttpConnector> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(
-                rustls::ClientConfig::builder_with_provider(crate::proxy::tls::provider())
-                    .with_safe_default_protocol_versions()
-                    .unwrap()
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
-            )
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http)
+    fn plain() -> rustls::ClientConfig {
+        crate::proxy::tls::client_config(&rustls::RootCertStore::empty(), None).unwrap()
     }
 
     async fn get(client: &Client, origin: &Origin) {
@@ -306,15 +308,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_is_reused_and_closed_once_idle_with_no_request_to_notice() {
-        let (origin, mut ends) = backend().await;
+        let (origin, accepted, mut ends) = backend().await;
         let client = Client::with_idle(plain(), Duration::from_millis(300));
         get(&client, &origin).await;
         get(&client, &origin).await;
+        assert_eq!(
+            accepted.load(Ordering::Relaxed),
+            1,
+            "two requests, one connection"
+        );
         let kept = tokio::time::timeout(Duration::from_millis(100), ends.recv()).await;
         assert!(kept.is_err(), "closed while inside its idle time");
         let closed = tokio::time::timeout(Duration::from_secs(3), ends.recv()).await;
         assert_eq!(closed, Ok(Some(())), "still open after its idle time");
         assert!(client.pool.lists().is_empty());
         get(&client, &origin).await;
+        assert_eq!(
+            accepted.load(Ordering::Relaxed),
+            2,
+            "a new connection after the sweep"
+        );
     }
 }

@@ -17,7 +17,6 @@ use tokio::time::{Instant, Sleep};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::RootCertStore;
 
 use crate::config::pem::load_roots;
@@ -122,7 +121,9 @@ impl Clients {
 
 /// `count` clients (at least one) with their own connection pools, over one TLS config.
 fn copies(config: &rustls::ClientConfig, count: usize) -> Vec<Client> {
-    (0..count.max(1)).map(|_| build(config.clone())).collect()
+    (0..count.max(1))
+        .map(|_| Client::new(config.clone()))
+        .collect()
 }
 
 /// The clients of one registry's backends; replaced with the registry on reload.
@@ -144,19 +145,6 @@ impl Pool {
             .unwrap_or(&self.shared);
         &clients[worker % clients.len()]
     }
-}
-
-fn build(config: rustls::ClientConfig) -> Client {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(Duration::from_secs(5)));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Client::new(https)
 }
 
 /// How the consumer reached ssp-sim: for the forwarding headers, HSTS and check 5b.
