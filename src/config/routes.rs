@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 // foldhash, not std's SipHash: these maps are read on every request.
 use foldhash::HashMap;
-use http::uri::{self, Authority, Scheme};
+use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
 use serde::Deserialize;
 use toml::Spanned;
@@ -650,22 +650,18 @@ fn parse_backend(
         }
     };
     let origin = url.origin().ascii_serialization();
-    let parts = origin.parse::<Uri>().map(Uri::into_parts);
-    let Ok(uri::Parts {
-        scheme: Some(scheme),
-        authority: Some(authority),
-        ..
-    }) = parts
-    else {
-        p.at(e.backend.span(), key("backend"), format!("`{text}`: its origin `{origin}` is not a URI the forwarder can use; use \"http://host:port/base\" or \"https://host:port/base\""));
-        return Backend::Demo;
-    };
-    let Ok(host) = HeaderValue::from_str(authority.as_str()) else {
-        p.at(
-            e.backend.span(),
-            key("backend"),
-            format!("`{text}`: its host `{authority}` cannot be a Host header"),
-        );
+    // `url` has checked the origin already; this only turns it into the forwarder's types.
+    let parsed = origin
+        .parse::<Uri>()
+        .ok()
+        .map(Uri::into_parts)
+        .and_then(|parts| {
+            let authority = parts.authority?;
+            let host = HeaderValue::from_str(authority.as_str()).ok()?;
+            Some((parts.scheme?, authority, host))
+        });
+    let Some((scheme, authority, host)) = parsed else {
+        p.at(e.backend.span(), key("backend"), format!("`{text}`: its origin `{origin}` is not one the forwarder can reach; use \"http://host:port/base\" or \"https://host:port/base\""));
         return Backend::Demo;
     };
     Backend::Http(HttpBackend {

@@ -112,6 +112,20 @@ impl Seen {
     fn trace_id(&self) -> Option<&str> {
         self.header(0)
     }
+
+    /// `Ssp-From`, as kept.
+    fn sender(&self) -> Option<&str> {
+        self.header(1)
+    }
+
+    /// `Ssp-To`, as kept.
+    fn receiver(&self) -> Option<&str> {
+        self.header(2)
+    }
+
+    fn interaction(&self) -> Option<&str> {
+        self.header(3)
+    }
 }
 
 impl From<&Head> for Seen {
@@ -569,9 +583,9 @@ impl Serialize for Shown<'_> {
         map.serialize_entry("trace_id", &seen.trace_id())?;
         map.serialize_entry("method", seen.method.as_str())?;
         map.serialize_entry("target_url", seen.target_url())?;
-        map.serialize_entry("from_asid", &seen.header(1))?;
-        map.serialize_entry("to_asid", &seen.header(2))?;
-        map.serialize_entry("interaction", &seen.header(3))?;
+        map.serialize_entry("from_asid", &seen.sender())?;
+        map.serialize_entry("to_asid", &seen.receiver())?;
+        map.serialize_entry("interaction", &seen.interaction())?;
         map.serialize_entry("status", &this.status.map(|s| s.as_u16()))?;
         map.serialize_entry("error", &this.error)?;
         map.serialize_entry("checks", &this.checks)?;

@@ -165,8 +165,8 @@ pub struct Peer {
 /// The forwarding headers of one consumer connection.
 #[derive(Debug)]
 struct Hop {
-    /// `Forwarded`'s `for` and `proto`.
-    forwarded: String,
+    /// `Forwarded` with its `for` and `proto`: the whole value when `Host` names no host.
+    forwarded: HeaderValue,
     x_forwarded_for: HeaderValue,
     /// The first `Host` the connection sent and the whole `Forwarded` value for it: a
     /// connection's requests name one host, as a rule, so it is written once.
@@ -177,7 +177,7 @@ impl Hop {
     /// The `Forwarded` value for a request that named `host`.
     fn forwarded(&self, host: Option<&HeaderValue>) -> Option<HeaderValue> {
         let Some(host) = host else {
-            return HeaderValue::from_str(&self.forwarded).ok();
+            return Some(self.forwarded.clone());
         };
         let (first, value) = self.first.get_or_init(|| (host.clone(), self.write(host)));
         if first == host {
@@ -190,11 +190,12 @@ impl Hop {
     /// Only a host name or address (with its port) is passed on: anything else in `Host` is
     /// not a host, and left out rather than trusted to quoting.
     fn write(&self, host: &HeaderValue) -> Option<HeaderValue> {
-        let value = match host.to_str().ok().filter(|h| is_host(h)) {
-            Some(host) => format!("{};host={}", self.forwarded, rfc7239_value(host)),
-            None => self.forwarded.clone(),
-        };
-        HeaderValue::from_str(&value).ok()
+        match (self.forwarded.to_str(), host.to_str()) {
+            (Ok(hop), Ok(host)) if is_host(host) => {
+                HeaderValue::from_str(&format!("{hop};host={}", rfc7239_value(host))).ok()
+            }
+            _ => Some(self.forwarded.clone()),
+        }
     }
 }
 
@@ -209,7 +210,12 @@ impl Peer {
         };
         let proto = if tls { "https" } else { "http" };
         let hop = Hop {
-            forwarded: format!("for={};proto={proto}", rfc7239_value(&node)),
+            // `unknown` is RFC 7239's own word for a node it cannot name.
+            forwarded: HeaderValue::from_str(&format!(
+                "for={};proto={proto}",
+                rfc7239_value(&node)
+            ))
+            .unwrap_or_else(|_| HeaderValue::from_static("for=unknown")),
             x_forwarded_for: HeaderValue::from_str(&ip.to_string())
                 .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
             first: OnceLock::new(),

@@ -42,7 +42,9 @@ pub fn clean(text: &str, max: usize) -> Cow<'_, str> {
 
 /// As `clean`, and every NHS number masked: for what logs and the journal keep.
 pub fn redact(text: &str, max: usize) -> String {
-    clean(&mask_nhs_numbers(text), max).into_owned()
+    let mut out = String::new();
+    redact_into(&mut out, text, max);
+    out
 }
 
 /// [`redact`], written onto the end of `out`.
