@@ -21,6 +21,7 @@ use ssp_sim::control::faults::FaultSpec;
 use ssp_sim::provider::findings::Findings;
 use ssp_sim::provider::jwt::{self, encode_unsigned, unsigned_header, Expected};
 use ssp_sim::spine;
+use ssp_sim::wire::headers::SspValues;
 
 const ROUTES: &str = include_str!("../routes.toml");
 const ROOT: &str = "https://provider.example.nhs.uk/A20047/STU3/1/gpconnect";
@@ -144,8 +145,9 @@ proptest! {
                 headers.insert(*name, value);
             }
         }
-        let declared = spine::headers::declared(&headers, &data().interactions).map(|i| i.key);
-        match spine::headers::parse(&headers, declared) {
+        let sent = SspValues::of(&headers);
+        let declared = spine::headers::declared(&sent, &data().interactions).map(|i| i.key);
+        match spine::headers::parse(&sent, declared) {
             Ok(ssp) => {
                 let trace_id = headers["ssp-traceid"].to_str().unwrap().trim();
                 prop_assert!(uuid::Uuid::try_parse(trace_id).is_ok());
@@ -156,7 +158,7 @@ proptest! {
                 // 400 for a missing or malformed header; the SSP's 415 when only the
                 // interaction ID is unknown.
                 let only_interaction = declared.is_none()
-                    && spine::headers::parse(&headers, Some(data().interactions.get(METADATA).unwrap().key)).is_ok();
+                    && spine::headers::parse(&sent, Some(data().interactions.get(METADATA).unwrap().key)).is_ok();
                 let expected = if only_interaction { ids::UNSUPPORTED_MEDIA_TYPE } else { ids::BAD_REQUEST };
                 prop_assert_eq!(&rejection.error, expected);
                 let diagnostics = rejection.value(Placeholder::Diagnostics).unwrap_or("");

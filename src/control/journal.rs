@@ -27,14 +27,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use crate::control::trail::{CheckRecord, Trail};
 use crate::wire::echo;
-use crate::wire::headers::{FROM, INTERACTION_ID, TO, TRACE_ID};
+use crate::wire::headers::SspValues;
 
 /// What arrived: the method, the path and the SSP headers, exactly as sent. Header values
 /// and the URI are reference-counted, so taking them is cheap; they live as long as the
@@ -43,40 +43,37 @@ use crate::wire::headers::{FROM, INTERACTION_ID, TO, TRACE_ID};
 pub struct Head {
     method: Method,
     uri: Uri,
-    trace_id: Option<HeaderValue>,
-    from: Option<HeaderValue>,
-    to: Option<HeaderValue>,
-    interaction: Option<HeaderValue>,
+    ssp: SspValues,
 }
 
 impl Head {
     /// Takes what the journal keeps from a request as it arrives.
     pub fn of<B>(request: &Request<B>) -> Self {
-        let headers = request.headers();
-        let get = |name: HeaderName| headers.get(name).cloned();
         Self {
             method: request.method().clone(),
             uri: request.uri().clone(),
-            trace_id: get(TRACE_ID),
-            from: get(FROM),
-            to: get(TO),
-            interaction: get(INTERACTION_ID),
+            ssp: SspValues::of(request.headers()),
         }
+    }
+
+    /// The SSP headers as sent, for check 4.
+    pub fn ssp(&self) -> &SspValues {
+        &self.ssp
     }
 
     /// The `Ssp-TraceID` header as sent, to echo on errors.
     pub fn trace_id(&self) -> Option<&HeaderValue> {
-        self.trace_id.as_ref()
+        self.ssp.trace_id.as_ref()
     }
 
     /// The `Ssp-From` header as sent, when it is text.
     pub fn from(&self) -> Option<&str> {
-        self.from.as_ref().and_then(|v| v.to_str().ok())
+        self.ssp.from.as_ref().and_then(|v| v.to_str().ok())
     }
 
     /// The `Ssp-InteractionID` header as sent, when it is text.
     pub fn interaction(&self) -> Option<&str> {
-        self.interaction.as_ref().and_then(|v| v.to_str().ok())
+        self.ssp.interaction.as_ref().and_then(|v| v.to_str().ok())
     }
 
     /// The target URL: the request path without the leading `/`, with its query.
@@ -132,7 +129,8 @@ impl From<&Head> for Seen {
     /// Copies what arrived under the data-handling rule (README, "Personal data"): bounded,
     /// without control characters, NHS numbers masked.
     fn from(head: &Head) -> Self {
-        let sent = [&head.trace_id, &head.from, &head.to, &head.interaction];
+        let ssp = &head.ssp;
+        let sent = [&ssp.trace_id, &ssp.from, &ssp.to, &ssp.interaction];
         let target_url = head.target_url();
         let room = target_url.len()
             + sent

@@ -232,10 +232,8 @@ impl Gateway {
         ctx.check("method", spine::method::check(request.method()))?;
         let target = ctx.check("target", spine::target::parse(request.uri()))?;
         let declared = ctx.interaction.map(|i| i.key);
-        let ssp = ctx.check(
-            "headers",
-            spine::headers::parse(request.headers(), declared),
-        )?;
+        let checked = spine::headers::parse(ctx.head.ssp(), declared);
+        let ssp = ctx.check("headers", checked)?;
         let interaction = registry.interactions.by_key(ssp.interaction);
         identified(&ssp, interaction);
         // Faults that answer as the SSP's own checks would.
@@ -581,7 +579,7 @@ impl Handler for Gateway {
             to = field::Empty,
             interaction = field::Empty,
         );
-        let declared = spine::headers::declared(request.headers(), &routes.registry.interactions);
+        let declared = spine::headers::declared(head.ssp(), &routes.registry.interactions);
         let mut ctx = Context::new(&routes, peer, head, declared);
         ctx.origin = spine::browser::origin(request.headers());
         if self.journal.details() {

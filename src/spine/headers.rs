@@ -1,12 +1,12 @@
 //! Check 4: the SSP headers are present and well formed.
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderValue;
 
 use crate::config::interactions::{Interaction, InteractionKey, Interactions};
 use crate::config::rejection::{ids, Placeholder, Rejection};
 use crate::config::routes::Asid;
 use crate::wire::echo;
-use crate::wire::headers::{FROM, INTERACTION_ID, TO, TRACE_ID};
+use crate::wire::headers::SspValues;
 
 /// What the SSP headers declare, once checked.
 #[derive(Debug, Clone)]
@@ -21,12 +21,9 @@ pub struct SspHeaders {
 
 /// The catalogue interaction `Ssp-InteractionID` names, if it names one. Looked up once, when
 /// the request arrives, so that even a request refused before check 4 is counted under it.
-pub fn declared<'i>(
-    headers: &HeaderMap,
-    interactions: &'i Interactions,
-) -> Option<&'i Interaction> {
-    headers
-        .get(INTERACTION_ID)
+pub fn declared<'i>(sent: &SspValues, interactions: &'i Interactions) -> Option<&'i Interaction> {
+    sent.interaction
+        .as_ref()
         .and_then(|v| v.to_str().ok())
         .and_then(|id| interactions.get(id.trim()))
 }
@@ -41,32 +38,12 @@ pub fn declared<'i>(
 ///   interaction ID among them); well-formed headers whose interaction ID the catalogue does not
 ///   hold with the SSP's 415 [`unsupported-media-type`](ids::UNSUPPORTED_MEDIA_TYPE), as the
 ///   real SSP answers it (provider-testing#178), the reason in the diagnostics.
-pub fn parse(
-    headers: &HeaderMap,
-    declared: Option<InteractionKey>,
-) -> Result<SspHeaders, Rejection> {
+pub fn parse(sent: &SspValues, declared: Option<InteractionKey>) -> Result<SspHeaders, Rejection> {
     let mut problems = Vec::new();
-    let mut value = |name: HeaderName| -> Option<&str> {
-        let name = &name;
-        match headers.get(name).map(|v| v.to_str()) {
-            None => {
-                problems.push(format!("{} header is missing", display(name.as_str())));
-                None
-            }
-            Some(Err(_)) => {
-                problems.push(format!(
-                    "{} header is not visible ASCII",
-                    display(name.as_str())
-                ));
-                None
-            }
-            Some(Ok(v)) => Some(v.trim()),
-        }
-    };
-    let trace = value(TRACE_ID);
-    let from = value(FROM);
-    let to = value(TO);
-    let interaction = value(INTERACTION_ID);
+    let trace = text("Ssp-TraceID", &sent.trace_id, &mut problems);
+    let from = text("Ssp-From", &sent.from, &mut problems);
+    let to = text("Ssp-To", &sent.to, &mut problems);
+    let interaction = text("Ssp-InteractionID", &sent.interaction, &mut problems);
 
     // Only checked: answers echo the header itself, from the request's head.
     let trace_ok = trace.and_then(|t| match uuid::Uuid::try_parse(t) {
@@ -117,12 +94,22 @@ pub fn parse(
     }
 }
 
-fn display(name: &str) -> &'static str {
-    match name {
-        "ssp-traceid" => "Ssp-TraceID",
-        "ssp-from" => "Ssp-From",
-        "ssp-to" => "Ssp-To",
-        _ => "Ssp-InteractionID",
+/// Header `name`'s value as text, or `None` after saying in `problems` why it has none.
+fn text<'v>(
+    name: &str,
+    sent: &'v Option<HeaderValue>,
+    problems: &mut Vec<String>,
+) -> Option<&'v str> {
+    match sent.as_ref().map(HeaderValue::to_str) {
+        None => {
+            problems.push(format!("{name} header is missing"));
+            None
+        }
+        Some(Err(_)) => {
+            problems.push(format!("{name} header is not visible ASCII"));
+            None
+        }
+        Some(Ok(v)) => Some(v.trim()),
     }
 }
 
@@ -137,8 +124,9 @@ mod tests {
     }
 
     /// Check 4 as the gateway runs it: the interaction looked up first.
-    fn check(h: &HeaderMap) -> Result<SspHeaders, Rejection> {
-        parse(h, declared(h, &catalog()).map(|i| i.key))
+    fn check(h: &http::HeaderMap) -> Result<SspHeaders, Rejection> {
+        let sent = SspValues::of(h);
+        parse(&sent, declared(&sent, &catalog()).map(|i| i.key))
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Header names ssp-sim reads or writes in more than one place, and the one way free text
 //! becomes a header value.
 
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 // Names, not strings: a lookup by `&str` parses and lower-cases the name on every request.
 
@@ -16,6 +16,33 @@ pub const TO: HeaderName = HeaderName::from_static("ssp-to");
 
 /// The interaction the request is.
 pub const INTERACTION_ID: HeaderName = HeaderName::from_static("ssp-interactionid");
+
+/// The four SSP headers as sent, looked up once per request: check 4 reads them, the journal
+/// keeps them and every error echoes the trace id.
+#[derive(Debug, Clone, Default)]
+pub struct SspValues {
+    /// `Ssp-TraceID`.
+    pub trace_id: Option<HeaderValue>,
+    /// `Ssp-From`.
+    pub from: Option<HeaderValue>,
+    /// `Ssp-To`.
+    pub to: Option<HeaderValue>,
+    /// `Ssp-InteractionID`.
+    pub interaction: Option<HeaderValue>,
+}
+
+impl SspValues {
+    /// The SSP headers of `headers`; of a repeated one, the first.
+    pub fn of(headers: &HeaderMap) -> Self {
+        let get = |name: HeaderName| headers.get(name).cloned();
+        Self {
+            trace_id: get(TRACE_ID),
+            from: get(FROM),
+            to: get(TO),
+            interaction: get(INTERACTION_ID),
+        }
+    }
+}
 
 /// Carries the reason for errors whose payload is fixed text.
 pub const DIAGNOSTICS_HEADER: HeaderName = HeaderName::from_static("ssp-sim-diagnostics");
