@@ -12,6 +12,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::admin::reload::{Reloader, Sighups};
 use crate::admin::Admin;
 use crate::cli::certs::{CertError, CertPaths};
+use crate::cli::telemetry;
 use crate::config::load::{self, RoutesSource};
 use crate::config::problems::ConfigError;
 use crate::config::settings::Settings;
@@ -144,9 +145,9 @@ impl Server {
             settings.tls_versions,
         )?);
         let workers = match settings.workers {
-            None => Workers::per_core(),
+            None => Workers::per_core(telemetry::WORKER_LOGS),
             Some(0) => Ok(Workers::none()),
-            Some(n) => Workers::start(n),
+            Some(n) => Workers::start(n, telemetry::WORKER_LOGS),
         };
         let workers = Arc::new(workers.map_err(StartError::Workers)?);
         let clients = Clients::new(Some(&certs.ca()), workers.pools())?;

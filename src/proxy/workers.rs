@@ -16,6 +16,17 @@ use std::thread::JoinHandle;
 use tokio::runtime::{Builder, Handle};
 use tokio::sync::oneshot;
 
+/// How a worker thread writes its log lines: `keep` as it starts (it keeps them), `write`
+/// before it waits for work and as it ends. The logging setup (`cli::telemetry`) says what
+/// they do; a worker only says when.
+#[derive(Clone, Copy)]
+pub struct ThreadLogs {
+    /// Runs on the thread as it starts.
+    pub keep: fn(),
+    /// Runs on the thread before it waits for work, and as it ends.
+    pub write: fn(),
+}
+
 /// Where connections are served: on worker threads, or (with none) on the caller's runtime.
 pub struct Workers {
     workers: Vec<Worker>,
@@ -30,17 +41,23 @@ struct Worker {
 
 impl Workers {
     /// `count` worker threads, each with its own runtime.
-    pub fn start(count: usize) -> io::Result<Self> {
+    pub fn start(count: usize, logs: ThreadLogs) -> io::Result<Self> {
         let mut workers = Vec::with_capacity(count);
         for index in 0..count {
-            let runtime = Builder::new_current_thread().enable_all().build()?;
+            let runtime = Builder::new_current_thread()
+                .enable_all()
+                .on_thread_park(logs.write)
+                .build()?;
             let handle = runtime.handle().clone();
             let (stop, stopped) = oneshot::channel::<()>();
             let thread = std::thread::Builder::new()
                 .name(format!("ssp-sim-worker-{index}"))
                 .spawn(move || {
+                    (logs.keep)();
                     // The runtime runs its tasks while it waits to be told to stop.
                     let _ = runtime.block_on(stopped);
+                    drop(runtime);
+                    (logs.write)();
                 })?;
             workers.push(Worker {
                 handle,
@@ -55,8 +72,11 @@ impl Workers {
     }
 
     /// One worker per core the process may use.
-    pub fn per_core() -> io::Result<Self> {
-        Self::start(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    pub fn per_core(logs: ThreadLogs) -> io::Result<Self> {
+        Self::start(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            logs,
+        )
     }
 
     /// No worker threads: connections are served on the runtime that accepts them, a
