@@ -65,8 +65,8 @@ fn keep_lines() {
 
 /// Writes the lines this thread kept.
 fn write_kept() {
-    KEPT.with_borrow_mut(|kept| {
-        if let Some(lines) = kept.as_mut().filter(|l| !l.is_empty()) {
+    let _ = KEPT.try_with(|kept| {
+        if let Some(lines) = kept.borrow_mut().as_mut().filter(|l| !l.is_empty()) {
             // As for a single line: one that cannot be written is dropped.
             let _ = io::stderr().write_all(lines);
             lines.clear();
@@ -88,11 +88,17 @@ impl<'a> MakeWriter<'a> for Stderr {
 impl Write for Stderr {
     /// The subscriber hands over each event's line whole, in one call.
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        let kept = KEPT.with_borrow_mut(|kept| {
-            let lines = kept.as_mut()?;
-            lines.extend_from_slice(line);
-            Some(lines.len())
-        });
+        // `try_with`: a line logged while the thread's locals are being torn down is written
+        // as it comes, where `with` would panic.
+        let kept = KEPT
+            .try_with(|kept| {
+                let mut kept = kept.borrow_mut();
+                let lines = kept.as_mut()?;
+                lines.extend_from_slice(line);
+                Some(lines.len())
+            })
+            .ok()
+            .flatten();
         match kept {
             Some(held) if held >= BATCH => write_kept(),
             Some(_) => {}
