@@ -3,8 +3,8 @@
 //!
 //! A data-plane worker keeps the lines its requests log and writes them in one go when it runs
 //! out of work, or when they reach [`BATCH`] bytes: one `write` per batch, not one per request
-//! (at the default level every request logs a line, and its own `write` was about a tenth of a
-//! request's CPU time). Other threads write each line as it comes.
+//! (at the default level every request logs a line, and its own `write` cost about 2 µs of a
+//! request's 37 µs of CPU). Other threads write each line as it comes.
 
 use std::cell::RefCell;
 use std::io::{self, IsTerminal, Write};
@@ -127,10 +127,13 @@ mod tests {
             write_kept();
             assert_eq!(held(), 0);
             let line = [b'x'; 1000];
-            for _ in 0..BATCH / line.len() {
+            let fit = BATCH / line.len();
+            for _ in 0..fit {
                 Stderr.write_all(&line).unwrap();
             }
-            assert!(held() < BATCH, "a full batch is written at once");
+            assert_eq!(held(), fit * line.len(), "short of a batch, all is kept");
+            Stderr.write_all(&line).unwrap();
+            assert_eq!(held(), 0, "a full batch is written at once");
         })
         .join()
         .unwrap();
@@ -138,7 +141,7 @@ mod tests {
 
     #[test]
     fn other_threads_keep_nothing() {
-        Stderr.write_all(b"").unwrap();
+        Stderr.write_all(b"a line written as it comes\n").unwrap();
         assert!(KEPT.with_borrow(Option::is_none));
     }
 }

@@ -56,6 +56,7 @@ impl Workers {
                     (logs.keep)();
                     // The runtime runs its tasks while it waits to be told to stop.
                     let _ = runtime.block_on(stopped);
+                    // Dropped first: the destructors of its last tasks may still log.
                     drop(runtime);
                     (logs.write)();
                 })?;
